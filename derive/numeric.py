@@ -1,0 +1,208 @@
+"""Numbers: the network's derived expressions compiled once (`lambdify`) and evaluated
+in double precision, then one generic backward loop over the layers.
+
+Nothing here is symbolic at run time: the activations, their derivatives, the loss and
+its derivative are compiled once per network, so 10,000 training steps cost no more
+SymPy work than one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import sympy as sp
+
+from .errors import NumericalError
+from .functions import PRE_ACTIVATION, Activation
+from .network import Network, NetworkLayer
+from .spec import Batch, Update
+
+
+@lru_cache(maxsize=None)
+def _elementwise(activation: Activation) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    function = sp.lambdify(PRE_ACTIVATION, activation.definition, "math")
+    derivative = sp.lambdify(PRE_ACTIVATION, activation.general_derivative, "math")
+    return function, derivative
+
+
+class _CompiledLayer:
+    def __init__(self, layer: NetworkLayer, parameters: Sequence[sp.Symbol]):
+        position = {p: n for n, p in enumerate(parameters)}
+        self.units = layer.units
+        self.weight_index = [[position[w] for w in row] for row in layer.weights]
+        self.bias_index = [None if b is None else position[b] for b in layer.biases]
+        self.elementwise = layer.activation.elementwise
+        if self.elementwise:
+            self.function, self.derivative = _elementwise(layer.activation)
+        else:
+            zs = layer.pre_activations
+            self.vector_function = sp.lambdify(zs, [layer.output(i) for i in range(layer.units)], "math")
+            self.jacobian = sp.lambdify(
+                zs,
+                [[layer.activation.local_derivative(zs, k, i) for i in range(layer.units)] for k in range(layer.units)],
+                "math",
+            )
+
+    def forward(self, parameters: Sequence[float], inputs: Sequence[float]) -> tuple[list[float], list[float]]:
+        pre = []
+        for weights, bias in zip(self.weight_index, self.bias_index):
+            z = math.fsum(parameters[w] * a for w, a in zip(weights, inputs))
+            pre.append(z if bias is None else z + parameters[bias])
+        out = [float(self.function(z)) for z in pre] if self.elementwise else [float(a) for a in self.vector_function(*pre)]
+        return pre, out
+
+    def local(self, pre: Sequence[float]) -> list[list[float]]:
+        """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i)."""
+        if self.elementwise:
+            return [[float(self.derivative(z))] for z in pre]
+        return [[float(v) for v in row] for row in self.jacobian(*pre)]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One sample through the network: pre-activations and activations per layer."""
+
+    pre: tuple[tuple[float, ...], ...]
+    out: tuple[tuple[float, ...], ...]
+    loss: float
+
+
+@dataclass(frozen=True)
+class Backward:
+    """One sample's backward pass, per layer: ∂E/∂a, ∂a/∂z, ∂E/∂z; and ∂E/∂θ per parameter."""
+
+    upstream: tuple[tuple[float, ...], ...]
+    local: tuple[tuple[tuple[float, ...], ...], ...]
+    delta: tuple[tuple[float, ...], ...]
+    gradient: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ParameterUpdate:
+    """One parameter update: the samples it used (from 0), their forward passes before
+    the update, the combined loss and gradient, and the parameters before and after."""
+
+    step: int
+    samples: tuple[int, ...]
+    forwards: tuple[Forward, ...]
+    loss: float
+    gradient: tuple[float, ...]
+    before: tuple[float, ...]
+    after: tuple[float, ...]
+
+
+class CompiledNetwork:
+    def __init__(self, network: Network):
+        self.network = network
+        self.parameters = network.parameters
+        self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
+        predictions, targets = network.predictions, network.targets
+        self._loss = sp.lambdify(predictions + targets, network.per_sample_loss, "math")
+        self._loss_gradient = sp.lambdify(
+            predictions + targets,
+            [network.loss.derivative(predictions, targets, k) for k in range(len(predictions))],
+            "math",
+        )
+        trainable = set(network.trainable)
+        self.trainable_mask = tuple(p in trainable for p in self.parameters)
+        self.source = network.spec.source
+
+    def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float]) -> Forward:
+        pre, out = [], []
+        inputs = x
+        for layer in self.layers:
+            z, a = layer.forward(parameters, inputs)
+            pre.append(tuple(z))
+            out.append(tuple(a))
+            inputs = a
+        loss = self._loss(*inputs, *y)
+        return Forward(tuple(pre), tuple(out), loss)
+
+    def backward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward) -> Backward:
+        gradient = [0.0] * len(parameters)
+        upstream_of: list[tuple[float, ...]] = [()] * len(self.layers)
+        local_of: list[tuple[tuple[float, ...], ...]] = [()] * len(self.layers)
+        delta_of: list[tuple[float, ...]] = [()] * len(self.layers)
+        upstream = list(self._loss_gradient(*forward.out[-1], *y))
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[index]
+            local = layer.local(forward.pre[index])
+            if layer.elementwise:
+                delta = [u * row[0] for u, row in zip(upstream, local)]
+            else:
+                delta = [math.fsum(upstream[k] * local[k][i] for k in range(layer.units)) for i in range(layer.units)]
+            inputs = forward.out[index - 1] if index > 0 else x
+            for i, d in enumerate(delta):
+                for w, a in zip(layer.weight_index[i], inputs):
+                    gradient[w] += d * a
+                if layer.bias_index[i] is not None:
+                    gradient[layer.bias_index[i]] += d
+            upstream_of[index], local_of[index], delta_of[index] = tuple(upstream), tuple(map(tuple, local)), tuple(delta)
+            upstream = [
+                math.fsum(delta[i] * parameters[layer.weight_index[i][j]] for i in range(layer.units))
+                for j in range(len(inputs))
+            ]
+        return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(gradient))
+
+    def combine(self, values: Sequence[float]) -> float:
+        total = math.fsum(values)
+        return total / len(values) if self.network.spec.batch is Batch.MEAN else total
+
+    def combine_gradients(self, gradients: Sequence[Sequence[float]]) -> tuple[float, ...]:
+        return tuple(self.combine(column) for column in zip(*gradients))
+
+    def step(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
+        rate = self.network.spec.learning_rate
+        return tuple(
+            p - rate * g if trainable else p for p, g, trainable in zip(parameters, gradient, self.trainable_mask)
+        )
+
+    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], step: int) -> tuple[Forward, ...]:
+        data = self.network.spec.data
+        return tuple(self._guarded(step, n, self.forward, parameters, data[n].x, data[n].y) for n in samples)
+
+    def train(self) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
+        """Gradient descent as the spec asks; returns every update and the final forward pass."""
+        spec = self.network.spec
+        everything = tuple(range(len(spec.data)))
+        batches = [everything] if spec.update is Update.BATCH else [(n,) for n in everything]
+        parameters = self.network.initial_values()
+        updates = []
+        for _ in range(spec.steps):
+            for batch in batches:
+                step = len(updates) + 1
+                forwards = self.evaluate(parameters, batch, step)
+                gradients = [
+                    self._guarded(step, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
+                    for n, f in zip(batch, forwards)
+                ]
+                gradient = self.combine_gradients(gradients)
+                after = self.step(parameters, gradient)
+                if not all(math.isfinite(v) for v in after):
+                    raise NumericalError(self.source, step, batch[0] + 1, "the update overflowed (a parameter is not finite)")
+                loss = self.combine([f.loss for f in forwards])
+                updates.append(ParameterUpdate(step, batch, forwards, loss, gradient, parameters, after))
+                parameters = after
+        final = self.evaluate(parameters, everything, len(updates) + 1)
+        return updates, final
+
+    def _guarded(self, step: int, sample: int, compute, *args):
+        """Runs one sample's forward or backward pass, turning math failures into a NumericalError."""
+        try:
+            result = compute(*args)
+        except ZeroDivisionError:
+            raise NumericalError(self.source, step, sample + 1, "division by zero (a prediction of exactly 0 or 1?)") from None
+        except OverflowError:
+            raise NumericalError(self.source, step, sample + 1, "overflow (exp of a very large number)") from None
+        except ValueError:
+            raise NumericalError(self.source, step, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
+        if isinstance(result, Forward):
+            values = [result.loss] + [v for layer in result.out for v in layer]
+        else:
+            values = list(result.gradient)
+        if not all(math.isfinite(v) for v in values):
+            raise NumericalError(self.source, step, sample + 1, "a value is not finite (overflow)")
+        return result

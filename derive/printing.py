@@ -1,0 +1,238 @@
+"""The one printing layer: every piece of LaTeX for symbols, expressions, numbers and
+equations comes from here (templates reach it through the `tex` and `num` filters).
+
+`TexPrinter` is SymPy's LaTeX printer with the notation's symbol names, and, for a
+"numbers substituted" form, a map from symbols to values: the same expression tree is
+printed with numbers in place of symbols, so the structure shown with numbers is
+exactly the structure shown with symbols.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+from .quantities import quantity_of
+
+DEFAULT_DIGITS = 3
+
+
+def format_number(value: float, digits: int = DEFAULT_DIGITS) -> str:
+    """A number as LaTeX: `digits` decimals with trailing zeros dropped; a non-zero
+    value that would round to 0 (or a huge one) in scientific notation."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return r"\infty" if value > 0 else r"-\infty"
+    if round(value, digits) == 0 or abs(value) >= 1e6:
+        mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    text = f"{value:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+class TexPrinter(LatexPrinter):
+    """SymPy's LaTeX printer with derive's notation, numbers and parentheses."""
+
+    printmethod = "_derive_latex"
+    _default_settings: dict[str, Any] = {
+        **LatexPrinter._default_settings,
+        "notation": None,
+        "values": None,
+        "digits": DEFAULT_DIGITS,
+    }
+
+    def __init__(self, settings: Mapping[str, Any] | None = None):
+        # order="none": products and sums print in the order the derivation built them.
+        base = {"mul_symbol": "dot", "ln_notation": True, "order": "none"}
+        super().__init__({**base, **(settings or {})})
+        self._values: Mapping[sp.Symbol, float] = self._settings["values"] or {}
+        self._stack: list[sp.Basic] = []
+
+    def _print(self, expr, **kwargs) -> str:
+        self._stack.append(expr)
+        try:
+            return super()._print(expr, **kwargs)
+        finally:
+            self._stack.pop()
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        if expr in self._values:
+            text = format_number(self._values[expr], self._settings["digits"])
+            if text.startswith("-") and self._needs_sign_brackets(expr):
+                return rf"\left({text}\right)"
+            return text
+        notation = self._settings["notation"]
+        if notation is not None:
+            quantity = quantity_of(expr)
+            if quantity is not None:
+                return notation.latex(quantity)
+            if expr in notation.generic:
+                return notation.generic[expr]
+        return super()._print_Symbol(expr, style)
+
+    def _as_ordered_terms(self, expr, order=None):
+        """Terms as built, but a sum does not open with a minus when it has a plus term:
+        y - ŷ rather than -ŷ + y."""
+        terms = list(super()._as_ordered_terms(expr, order=order))
+        if terms and terms[0].could_extract_minus_sign():
+            positive = next((t for t in terms if not t.could_extract_minus_sign()), None)
+            if positive is not None:
+                terms.remove(positive)
+                terms.insert(0, positive)
+        return terms
+
+    def _needs_sign_brackets(self, expr: sp.Symbol) -> bool:
+        """A negative number needs brackets inside a product, a power, or after + and −,
+        but not on its own, as the first term of a sum, or as an argument."""
+        parent = self._stack[-2] if len(self._stack) > 1 else None
+        if parent is None:
+            return False
+        if parent.is_Add:
+            return self._as_ordered_terms(parent, order=None)[0] != expr
+        return parent.is_Mul or parent.is_Pow
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
+        coefficient, *rest = expr.args
+        if coefficient.is_Rational and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and rest[0].is_Add:
+            return rf"\frac{{1}}{{{coefficient.q}}} \left({self._print(rest[0])}\right)"
+        return super()._print_Mul(expr)
+
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        if len(expr.variables) == 1 and expr.expr.is_Symbol:
+            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(expr.variables[0])}}}"
+        return super()._print_Derivative(expr)
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        rows = [rf"{self._print(e)} & \text{{if }} {self._print(c)}" for e, c in expr.args[:-1]]
+        last = expr.args[-1]
+        if last.cond == sp.true:
+            rows.append(rf"{self._print(last.expr)} & \text{{otherwise}}")
+        else:
+            rows.append(rf"{self._print(last.expr)} & \text{{if }} {self._print(last.cond)}")
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
+
+class Printer:
+    """Prints the record of a solution: one notation and one number format."""
+
+    def __init__(self, notation, digits: int = DEFAULT_DIGITS):
+        self.notation = notation
+        self.digits = digits
+        self._symbolic = TexPrinter({"notation": notation, "digits": digits})
+        self._printed: dict[int, tuple[object, list[str]]] = {}
+
+    def expression(self, expr: sp.Basic, values: Mapping[sp.Symbol, float] | None = None) -> str:
+        if values is None:
+            return self._symbolic.doprint(expr)
+        return TexPrinter({"notation": self.notation, "digits": self.digits, "values": values}).doprint(expr)
+
+    def number(self, value: float) -> str:
+        return format_number(value, self.digits)
+
+    def equation(self, equation) -> str:
+        """lhs = form = form = … = value, on one line."""
+        return " = ".join(self._parts(equation))
+
+    def display(self, equation) -> str:
+        """An equation for display: one line when it fits, otherwise one form per line,
+        aligned on the equals signs."""
+        parts = self._parts(equation)
+        line = " = ".join(parts)
+        if len(parts) < 3 or _width(line) <= DISPLAY_WIDTH:
+            return line
+        rows = [f"{parts[0]} &= {parts[1]}"] + [f"&= {part}" for part in parts[2:]]
+        return r"\begin{aligned}" + " \\\\\n".join(rows) + r"\end{aligned}"
+
+    def _parts(self, equation) -> list[str]:
+        # Each format of a solution prints the same equations: print each once.
+        known = self._printed.get(id(equation))
+        if known is not None and known[0] is equation:
+            return known[1]
+        parts = [self.expression(equation.lhs)]
+        parts += [self.expression(form.expr, form.values) for form in equation.forms]
+        if equation.value is not None:
+            parts.append(self.number(equation.value))
+        self._printed[id(equation)] = (equation, parts)
+        return parts
+
+
+# About the glyphs that fit a display line of the LaTeX article at 11pt.
+DISPLAY_WIDTH = 60
+_UNPRINTED = {"left", "right", "operatorname", "text", "mathrm", ",", ":", ";", "!", " "}
+
+
+def _width(tex: str) -> float:
+    """Roughly how many glyphs `tex` prints: a fraction is as wide as its wider part,
+    scripts count 0.7, a command one glyph, braces and spacing none."""
+    return _measure(tex, 0, 1.0)[0]
+
+
+def _measure(tex: str, i: int, scale: float, single: bool = False) -> tuple[float, int]:
+    """Measures from tex[i] to the end of the group (or one token when `single`)."""
+    width = 0.0
+    while i < len(tex):
+        c = tex[i]
+        if c == "}":
+            return width, i + 1
+        if c == "{":
+            inner, i = _measure(tex, i + 1, scale)
+            width += inner
+        elif c == "\\":
+            match = re.match(r"\\([a-zA-Z]+|.)", tex[i:])
+            name = match.group(1)
+            i += len(match.group(0))
+            if name == "frac":
+                numerator, i = _measure(tex, i + 1, scale)
+                denominator, i = _measure(tex, i + 1, scale)
+                width += max(numerator, denominator)
+            elif name in ("begin", "end"):
+                i = _measure(tex, i + 1, scale)[1]
+            elif name not in _UNPRINTED:
+                width += scale
+        elif c in "^_":
+            script, i = _measure(tex, i + 1, scale * 0.7, single=True)
+            width += script
+        else:
+            width += 0 if c in " &" else scale
+            i += 1
+        if single:
+            break
+    return width, i
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "%": r"\%",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+_MARKDOWN_SPECIALS = set("\\`*_{}[]<>()#+-.!|$~^&")
+
+
+def latex_text(text: str) -> str:
+    """Free text as LaTeX that prints it literally."""
+    return "".join(_LATEX_SPECIALS.get(c, c) for c in " ".join(text.split()))
+
+
+def markdown_text(text: str) -> str:
+    """Free text as Markdown that prints it literally (no emphasis, links, HTML or math)."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in " ".join(text.split()))

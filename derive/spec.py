@@ -1,0 +1,374 @@
+"""Network specs: read (YAML, JSON, dict or built-in example), validated, frozen.
+
+Every problem is a `SpecError` naming the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import examples as builtin_examples
+from .errors import SpecError
+from .functions import ACTIVATION_NAMES, LOSS_NAMES
+
+
+class Batch(Enum):
+    MEAN = "mean"
+    SUM = "sum"
+
+
+class Update(Enum):
+    BATCH = "batch"
+    SAMPLE = "sample"
+
+
+class Text(str):
+    """Free text from a spec (a title): every output format prints it literally."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    units: int
+    activation: str
+    weights: tuple[tuple[float, ...], ...]
+    # One number per unit, one number shared by the layer, or None (no bias).
+    bias: tuple[float, ...] | float | None
+    train_bias: bool = True
+    alpha: float | None = None
+
+    @property
+    def shared_bias(self) -> bool:
+        return isinstance(self.bias, float)
+
+
+@dataclass(frozen=True)
+class Sample:
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+
+DEFAULT_TITLE = "Forward and backward pass in a neural network"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    source: str
+    title: Text
+    inputs: int
+    layers: tuple[Layer, ...]
+    loss: str
+    batch: Batch
+    update: Update
+    steps: int
+    learning_rate: float
+    data: tuple[Sample, ...]
+
+    @property
+    def outputs(self) -> int:
+        return self.layers[-1].units
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec in its file format (loading it again gives the same spec)."""
+        layers = []
+        for layer in self.layers:
+            entry: dict[str, Any] = {
+                "units": layer.units,
+                "activation": layer.activation,
+                "weights": [list(row) for row in layer.weights],
+            }
+            if layer.alpha is not None:
+                entry["alpha"] = layer.alpha
+            if layer.bias is not None:
+                entry["bias"] = layer.bias if layer.shared_bias else list(layer.bias)
+            entry["train_bias"] = layer.train_bias
+            layers.append(entry)
+        return {
+            "title": self.title,
+            "inputs": self.inputs,
+            "layers": layers,
+            "loss": self.loss,
+            "batch": self.batch.value,
+            "update": self.update.value,
+            "steps": self.steps,
+            "learning_rate": self.learning_rate,
+            "data": [{"x": list(s.x), "y": list(s.y)} for s in self.data],
+        }
+
+
+TOP_FIELDS = ("title", "inputs", "layers", "loss", "batch", "update", "steps", "learning_rate", "data")
+LAYER_FIELDS = ("units", "activation", "alpha", "weights", "bias", "train_bias")
+SAMPLE_FIELDS = ("x", "y")
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that also reads 1e-3 as a number (YAML 1.1 wants a dot)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)$"),
+    list("-+0123456789."),
+)
+
+
+def load_spec(source: str | Path | Mapping[str, Any] | Spec, *, name: str | None = None) -> Spec:
+    """Read and validate a spec: a path (YAML or JSON), a built-in example name, a dict."""
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, Mapping):
+        return _validate(source, source=name or "spec", name=name or "spec")
+    path = Path(source)
+    if not path.exists() and str(source) in builtin_examples.NAMES:
+        path = builtin_examples.path(str(source))
+        return _validate(_read(path, str(source)), source=str(source), name=str(source))
+    label = str(source)
+    return _validate(_read(path, label), source=label, name=name or path.stem)
+
+
+def _read(path: Path, label: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        choices = ", ".join(builtin_examples.NAMES)
+        raise SpecError(label, None, f"no such file (nor a built-in example: {choices})") from None
+    except IsADirectoryError:
+        raise SpecError(label, None, "is a directory, expected a spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(label, None, f"cannot read: {exc}") from None
+    if not text.strip():
+        raise SpecError(label, None, "the file is empty (expected a network spec)")
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(label, f"line {exc.lineno}", f"JSON syntax error: {exc.msg}") from None
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}" if mark else None
+        raise SpecError(label, where, f"YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(label, None, f"YAML syntax error: {exc}") from None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return repr(value)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class _Fields:
+    """Reads one mapping of a spec, keeping the path for messages."""
+
+    def __init__(self, source: str, path: str, data: Any, known: tuple[str, ...], what: str):
+        self.source = source
+        self.path = path
+        if not isinstance(data, Mapping):
+            raise self.error(None, f"expected {what}, got {_describe(data)}")
+        self.data = data
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (known fields: {', '.join(known)})"
+                raise self.error(key, f"unknown field{hint}")
+
+    def where(self, field: Any) -> str | None:
+        if field is None:
+            return self.path or None
+        if isinstance(field, str) and field.startswith("["):
+            return f"{self.path}{field}"
+        return f"{self.path}.{field}" if self.path else str(field)
+
+    def error(self, field: Any, message: str) -> SpecError:
+        return SpecError(self.source, self.where(field), message)
+
+    def has(self, field: str) -> bool:
+        return self.data.get(field) is not None
+
+    def required(self, field: str, expected: str) -> Any:
+        if field not in self.data or self.data[field] is None:
+            raise self.error(field, f"missing (expected {expected})")
+        return self.data[field]
+
+    def number(self, field: str, value: Any, expected: str = "a number") -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(field, f"expected {expected}, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise self.error(field, f"expected a finite number, got {value}")
+        return float(value)
+
+    def whole(self, field: str, value: Any, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(field, f"expected a whole number ≥ {minimum}, got {_describe(value)}")
+        return value
+
+    def numbers(self, field: str, value: Any, count: int, scalar_ok: bool = True) -> tuple[float, ...]:
+        """A list of `count` numbers (a bare number when count is 1)."""
+        if scalar_ok and count == 1 and not isinstance(value, (list, Mapping, str)) and value is not None:
+            return (self.number(field, value),)
+        if not isinstance(value, list):
+            raise self.error(field, f"expected a list of {_plural(count, 'number')}, got {_describe(value)}")
+        if len(value) != count:
+            raise self.error(field, f"expected {_plural(count, 'number')}, got {len(value)}")
+        return tuple(self.number(f"{field}[{j}]", v) for j, v in enumerate(value))
+
+    def choice(self, field: str, value: Any, choices: tuple[str, ...], what: str) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self.error(field, f"unknown {what} {_describe(value)}; choose one of {', '.join(choices)}")
+        return value
+
+
+def _validate(raw: Any, *, source: str, name: str) -> Spec:
+    top = _Fields(source, "", raw, TOP_FIELDS, "a mapping of spec fields (inputs, layers, loss, ...)")
+    title = top.data.get("title")
+    if title is None:
+        title = DEFAULT_TITLE
+    elif not isinstance(title, (str, int, float)) or isinstance(title, bool):
+        raise top.error("title", f"expected text, got {_describe(title)}")
+    inputs = top.whole("inputs", top.required("inputs", "the number of input features"), 1)
+
+    raw_layers = top.required("layers", "a list of layers, input side first")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise top.error("layers", f"expected a non-empty list of layers, got {_describe(raw_layers)}")
+    layers = []
+    fan_in = inputs
+    for index, raw_layer in enumerate(raw_layers):
+        is_output = index == len(raw_layers) - 1
+        layers.append(_layer(source, f"layers[{index}]", raw_layer, fan_in, is_output))
+        fan_in = layers[-1].units
+
+    loss = top.choice("loss", top.required("loss", f"one of {', '.join(LOSS_NAMES)}"), LOSS_NAMES, "loss")
+    batch = Batch(top.choice("batch", top.data.get("batch", "mean"), tuple(b.value for b in Batch), "batch mode"))
+    update = Update(
+        top.choice("update", top.data.get("update", "batch"), tuple(u.value for u in Update), "update mode")
+    )
+    steps = top.whole("steps", top.data.get("steps", 1), 1)
+    learning_rate = top.number(
+        "learning_rate", top.required("learning_rate", "a number > 0"), "a number > 0"
+    )
+    if learning_rate <= 0:
+        raise top.error("learning_rate", f"expected a number > 0, got {learning_rate:g}")
+
+    raw_data = top.required("data", "a list of samples, each with x and y")
+    if not isinstance(raw_data, list) or not raw_data:
+        raise top.error("data", f"expected a non-empty list of samples (- x: [...], y: [...]), got {_describe(raw_data)}")
+    outputs = layers[-1].units
+    data = []
+    for index, raw_sample in enumerate(raw_data):
+        sample = _Fields(source, f"data[{index}]", raw_sample, SAMPLE_FIELDS, "a sample with x and y")
+        x = sample.numbers("x", sample.required("x", f"{_plural(inputs, 'input')}"), inputs)
+        y = sample.numbers("y", sample.required("y", f"{_plural(outputs, 'target')}"), outputs)
+        data.append(Sample(x, y))
+
+    _check_loss(top, loss, layers, data)
+    return Spec(
+        name=name,
+        source=source,
+        title=Text(title),
+        inputs=inputs,
+        layers=tuple(layers),
+        loss=loss,
+        batch=batch,
+        update=update,
+        steps=steps,
+        learning_rate=learning_rate,
+        data=tuple(data),
+    )
+
+
+def _layer(source: str, path: str, raw: Any, fan_in: int, is_output: bool) -> Layer:
+    fields = _Fields(source, path, raw, LAYER_FIELDS, "a layer (units, activation, weights, bias)")
+    units = fields.whole("units", fields.required("units", "the number of units"), 1)
+    activation = fields.choice(
+        "activation",
+        fields.required("activation", f"one of {', '.join(ACTIVATION_NAMES)}"),
+        ACTIVATION_NAMES,
+        "activation",
+    )
+    if activation == "softmax" and not is_output:
+        raise fields.error("activation", "softmax is only allowed on the output layer")
+    if activation == "softmax" and units < 2:
+        raise fields.error("units", "a softmax layer needs at least 2 units")
+
+    alpha = None
+    if fields.has("alpha"):
+        if activation != "leaky_relu":
+            raise fields.error("alpha", f"alpha belongs to leaky_relu, not to {activation}")
+        alpha = fields.number("alpha", fields.data["alpha"], "a number between 0 and 1")
+        if not 0 < alpha < 1:
+            raise fields.error("alpha", f"expected a number between 0 and 1, got {alpha:g}")
+
+    expected_shape = f"{_plural(units, 'row')} of {_plural(fan_in, 'number')}"
+    raw_weights = fields.required("weights", expected_shape)
+    if not isinstance(raw_weights, list) or not all(isinstance(row, list) for row in raw_weights):
+        raise fields.error("weights", f"expected {expected_shape}, got {_describe(raw_weights)}")
+    if len(raw_weights) != units:
+        raise fields.error("weights", f"expected {expected_shape}, got {_plural(len(raw_weights), 'row')}")
+    for i, row in enumerate(raw_weights):
+        if len(row) != fan_in:
+            got = f"{len(row)}" if units == 1 else f"{len(row)} in row {i}"
+            raise fields.error("weights", f"expected {expected_shape}, got {got}")
+    weights = tuple(
+        tuple(fields.number(f"weights[{i}][{j}]", v) for j, v in enumerate(row)) for i, row in enumerate(raw_weights)
+    )
+
+    raw_bias = fields.data.get("bias")
+    bias: tuple[float, ...] | float | None
+    if raw_bias is None:
+        bias = None
+    elif isinstance(raw_bias, list):
+        bias = fields.numbers("bias", raw_bias, units, scalar_ok=False)
+    else:
+        bias = fields.number("bias", raw_bias, f"a list of {_plural(units, 'number')} or one shared number")
+
+    train_bias = fields.data.get("train_bias", True)
+    if not isinstance(train_bias, bool):
+        raise fields.error("train_bias", f"expected true or false, got {_describe(train_bias)}")
+    return Layer(units, activation, weights, bias, train_bias, alpha)
+
+
+def _check_loss(top: _Fields, loss: str, layers: list[Layer], data: list[Sample]) -> None:
+    output = layers[-1]
+    last = f"layers[{len(layers) - 1}]"
+    if loss == "bce":
+        if output.activation != "sigmoid":
+            raise top.error("loss", f"bce needs a sigmoid output layer, but {last} is {output.activation}")
+        for n, sample in enumerate(data):
+            for k, target in enumerate(sample.y):
+                if not 0 <= target <= 1:
+                    raise top.error(f"data[{n}].y[{k}]", f"bce needs targets in [0, 1], got {target:g}")
+    if loss == "cross_entropy":
+        if output.activation != "softmax":
+            raise top.error(
+                "loss", f"cross_entropy needs a softmax output layer, but {last} is {output.activation}"
+            )
+        for n, sample in enumerate(data):
+            if any(t < 0 for t in sample.y) or abs(math.fsum(sample.y) - 1) > 1e-9:
+                raise top.error(
+                    f"data[{n}].y",
+                    "cross_entropy needs targets that form a distribution "
+                    f"(non-negative, summing to 1), got sum {math.fsum(sample.y):g}",
+                )

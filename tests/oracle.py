@@ -1,0 +1,186 @@
+"""Independent oracles for every number derive prints.
+
+Nothing here imports derive's numerics: the network is re-implemented from the
+spec dict, once in mpmath at 50 significant digits (forward pass, loss, central
+finite differences) and once as one fully composed SymPy expression differentiated
+with `sympy.diff`.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+mpmath.mp.dps = 50
+STEP = mpmath.mpf("1e-20")
+
+
+def parameters(spec: dict) -> list[tuple[str, float]]:
+    """(JSON key, value) of every parameter, in derive's documented order."""
+    out = []
+    for l, layer in enumerate(spec["layers"], start=1):
+        for i, row in enumerate(layer["weights"]):
+            for j, w in enumerate(row):
+                out.append((f"W{l}[{i},{j}]", w))
+        bias = layer.get("bias")
+        if isinstance(bias, list):
+            out += [(f"b{l}[{i}]", b) for i, b in enumerate(bias)]
+        elif bias is not None:
+            out.append((f"b{l}", bias))
+    return out
+
+
+def trainable(spec: dict) -> list[str]:
+    keys = []
+    for l, layer in enumerate(spec["layers"], start=1):
+        keys += [f"W{l}[{i},{j}]" for i, row in enumerate(layer["weights"]) for j in range(len(row))]
+        bias = layer.get("bias")
+        if bias is not None and layer.get("train_bias", True):
+            keys += [f"b{l}[{i}]" for i in range(len(bias))] if isinstance(bias, list) else [f"b{l}"]
+    return keys
+
+
+def _activate(name: str, zs: list, alpha, lib):
+    if name == "linear":
+        return list(zs)
+    if name == "relu":
+        return [z if z > 0 else lib.mpf(0) if lib is mpmath else 0 for z in zs]
+    if name == "leaky_relu":
+        return [z if z > 0 else alpha * z for z in zs]
+    if name == "sigmoid":
+        return [1 / (1 + lib.exp(-z)) for z in zs]
+    if name == "tanh":
+        return [lib.tanh(z) for z in zs]
+    if name == "softmax":
+        exps = [lib.exp(z) for z in zs]
+        total = sum(exps)
+        return [e / total for e in exps]
+    raise AssertionError(name)
+
+
+def _sample_loss(name: str, predictions: list, targets: list, lib):
+    k = len(predictions)
+    if name == "half_sse":
+        return sum((t - p) ** 2 for p, t in zip(predictions, targets)) / 2
+    if name == "sse":
+        return sum((t - p) ** 2 for p, t in zip(predictions, targets))
+    if name == "mse":
+        return sum((t - p) ** 2 for p, t in zip(predictions, targets)) / k
+    if name == "bce":
+        return -sum(t * lib.log(p) + (1 - t) * lib.log(1 - p) for p, t in zip(predictions, targets)) / k
+    if name == "cross_entropy":
+        return -sum(t * lib.log(p) for p, t in zip(predictions, targets) if t != 0)
+    raise AssertionError(name)
+
+
+def forward(spec: dict, values: dict, x: list, lib=mpmath):
+    """Pre-activations and activations per layer of one sample, keyed as in the JSON."""
+    record = {}
+    inputs = [lib.mpf(v) if lib is mpmath else v for v in x]
+    for l, layer in enumerate(spec["layers"], start=1):
+        bias = layer.get("bias")
+        zs = []
+        for i in range(len(layer["weights"])):
+            z = sum(values[f"W{l}[{i},{j}]"] * a for j, a in enumerate(inputs))
+            if isinstance(bias, list):
+                z += values[f"b{l}[{i}]"]
+            elif bias is not None:
+                z += values[f"b{l}"]
+            zs.append(z)
+        alpha = layer.get("alpha", 0.01)
+        outputs = _activate(layer["activation"], zs, lib.mpf(alpha) if lib is mpmath else alpha, lib)
+        for i, (z, a) in enumerate(zip(zs, outputs)):
+            record[f"z{l}[{i}]"] = z
+            record[f"a{l}[{i}]"] = a
+        inputs = outputs
+    return record, inputs
+
+
+def batch_loss(spec: dict, values: dict, samples: list[dict], lib=mpmath):
+    losses = []
+    for sample in samples:
+        _, predictions = forward(spec, values, sample["x"], lib)
+        targets = [lib.mpf(t) if lib is mpmath else t for t in sample["y"]]
+        losses.append(_sample_loss(spec["loss"], predictions, targets, lib))
+    total = sum(losses)
+    return total / len(losses) if spec.get("batch", "mean") == "mean" else total
+
+
+def finite_difference_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
+    """Central differences of the batch loss in 50-digit arithmetic."""
+    gradient = {}
+    for key in trainable(spec):
+        up, down = dict(values), dict(values)
+        up[key] += STEP
+        down[key] -= STEP
+        gradient[key] = (batch_loss(spec, up, samples) - batch_loss(spec, down, samples)) / (2 * STEP)
+    return gradient
+
+
+def sympy_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
+    """sympy.diff of the fully composed batch loss, evaluated at `values` to 30 digits.
+
+    For each parameter the loss is composed with that parameter as a symbol and the
+    others as 30-digit numbers (the same function along that coordinate, and a much
+    smaller expression), differentiated, then evaluated at the parameter's value."""
+
+    class Lib:
+        exp = staticmethod(sp.exp)
+        log = staticmethod(sp.log)
+        tanh = staticmethod(sp.tanh)
+
+    def composed_forward(point: dict, x: list):
+        inputs = [sp.Float(v, 30) for v in x]
+        for l, layer in enumerate(spec["layers"], start=1):
+            bias = layer.get("bias")
+            zs = []
+            for i in range(len(layer["weights"])):
+                z = sum(point[f"W{l}[{i},{j}]"] * a for j, a in enumerate(inputs))
+                if isinstance(bias, list):
+                    z += point[f"b{l}[{i}]"]
+                elif bias is not None:
+                    z += point[f"b{l}"]
+                zs.append(z)
+            name = layer["activation"]
+            # A composed ReLU must be differentiable almost everywhere: a Piecewise.
+            if name == "relu":
+                inputs = [sp.Piecewise((z, z > 0), (0, True)) for z in zs]
+            elif name == "leaky_relu":
+                alpha = sp.Float(layer.get("alpha", 0.01), 30)
+                inputs = [sp.Piecewise((z, z > 0), (alpha * z, True)) for z in zs]
+            else:
+                inputs = _activate(name, zs, None, Lib)
+        return inputs
+
+    gradient = {}
+    for key in trainable(spec):
+        theta = sp.Symbol("theta")
+        point = {k: sp.Float(v, 30) for k, v in values.items()}
+        point[key] = theta
+        losses = []
+        for sample in samples:
+            predictions = composed_forward(point, sample["x"])
+            losses.append(_sample_loss(spec["loss"], predictions, [sp.Float(t, 30) for t in sample["y"]], Lib))
+        total = sp.Add(*losses)
+        loss = total / len(losses) if spec.get("batch", "mean") == "mean" else total
+        gradient[key] = sp.diff(loss, theta).subs(theta, sp.Float(values[key], 30)).evalf(30)
+    return gradient
+
+
+def train(spec: dict) -> list[dict]:
+    """Gradient descent as the spec asks, in 50-digit arithmetic with finite-difference
+    gradients: per update the samples used, loss, gradients and parameters after."""
+    values = {key: mpmath.mpf(v) for key, v in parameters(spec)}
+    data = spec["data"]
+    batches = [list(range(len(data)))] if spec.get("update", "batch") == "batch" else [[n] for n in range(len(data))]
+    rate = mpmath.mpf(spec["learning_rate"])
+    updates = []
+    for _ in range(spec.get("steps", 1)):
+        for batch in batches:
+            samples = [data[n] for n in batch]
+            gradient = finite_difference_gradient(spec, values, samples)
+            loss = batch_loss(spec, values, samples)
+            forwards = [forward(spec, values, s["x"])[0] for s in samples]
+            values = {key: v - rate * gradient[key] if key in gradient else v for key, v in values.items()}
+            updates.append({"loss": loss, "gradients": gradient, "updated": dict(values), "forward": forwards})
+    return updates, values

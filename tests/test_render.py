@@ -1,0 +1,155 @@
+"""Rendered output: Markdown parsed as GitHub/Jupyter do (CommonMark, tables, dollar
+math) and converted by Pandoc; LaTeX compiled by the real toolchain; the JSON key's
+contract; free text printed literally."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+import derive
+from derive.printing import DEFAULT_DIGITS
+
+EXAMPLES = list(derive.examples())
+INJECTION = r"\input{/etc/passwd} \write18{touch pwned} $x$ # _ % & ~ ^ { }"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed: see the README (apt-get install texlive-latex-recommended latexmk pandoc ...)"
+    return path
+
+
+def compile_latex(tex: str, directory: Path) -> tuple[Path, str]:
+    """Compiles with latexmk + pdflatex, no shell escape; returns the PDF and the log."""
+    source = directory / "solution.tex"
+    source.write_text(tex)
+    result = subprocess.run(
+        [tool("latexmk"), "-pdf", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", source.name],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "openout_any": "p", "openin_any": "p", "HOME": str(directory)},
+    )
+    log = (directory / "solution.log").read_text(errors="replace") if (directory / "solution.log").exists() else ""
+    assert result.returncode == 0, result.stdout[-3000:] + log[-3000:]
+    return directory / "solution.pdf", log
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run([tool("pdftotext"), "-raw", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def markdown_tokens(text: str):
+    parser = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
+    return parser.parse(text)
+
+
+def flat(tokens):
+    for token in tokens:
+        yield token
+        yield from flat(token.children or [])
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def solution(request):
+    return derive.solve(request.param)
+
+
+def test_markdown_math_and_tables_parse(solution):
+    text = derive.render(solution, "md")
+    tokens = list(flat(markdown_tokens(text)))
+    blocks = [t for t in tokens if t.type == "math_block"]
+    # Every display equation is a math block: as many as the $$ pairs in the text.
+    assert len(blocks) == text.count("\n$$\n") // 2 > 10
+    assert all(block.content.strip() for block in blocks)
+    assert any(t.type == "table_open" for t in tokens)
+    inline = [t for t in tokens if t.type == "math_inline"]
+    assert inline, "inline math in the data table and the text"
+    # No math leaked into plain text: a stray $ would mean a broken delimiter.
+    assert not any("$" in t.content for t in tokens if t.type == "text")
+
+
+def test_markdown_converts_with_pandoc_and_compiles(solution, tmp_path):
+    markdown = tmp_path / "solution.md"
+    markdown.write_text(derive.render(solution, "md"))
+    latex = subprocess.run(
+        [tool("pandoc"), "-f", "markdown", "-t", "latex", "--standalone", str(markdown)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert latex.count(r"\[") >= 10  # display math recognised as math by Pandoc
+    pdf, _ = compile_latex(latex, tmp_path)
+    assert "0.0" in pdf_text(pdf) or "0." in pdf_text(pdf)
+
+
+def test_latex_compiles_and_shows_the_numbers(solution, tmp_path):
+    pdf, log = compile_latex(derive.render(solution, "tex"), tmp_path)
+    text = pdf_text(pdf)
+    for heading in ("Network", "Data", "Forward pass", "Backpropagation", "Gradient-descent update"):
+        assert heading in text
+    step = solution.to_dict()["steps"][0]
+    for value in list(step["gradients"].values())[:3] + [step["loss"]]:
+        shown = derive.printing.format_number(value, DEFAULT_DIGITS)
+        if "times" not in shown:
+            assert shown.replace("-", "−") in text or shown in text
+    overfull = [float(x) for x in re.findall(r"Overfull \\hbox \((\d+\.\d+)pt too wide\)", log)]
+    assert not [x for x in overfull if x > 10], overfull
+
+
+def test_json_key_contract(solution):
+    key = json.loads(derive.render(solution, "json"))
+    assert key["format"] == "derive-solution/1"
+    assert key["title"] == solution.title
+    assert [step["step"] for step in key["steps"]] == list(range(1, len(key["steps"]) + 1))
+    network = solution.spec
+    first = key["steps"][0]
+    expected_record = {f"{kind}{l}[{i}]" for l, layer in enumerate(network.layers, 1) for i in range(layer.units) for kind in "za"}
+    assert set(first["forward"][0]) == expected_record | {"loss"}
+    assert set(first["gradients"]) == set(first["updated"])
+    assert set(key["final"]) == {"forward", "loss"} and len(key["final"]["forward"]) == len(network.data)
+    assert all(isinstance(v, float) for v in first["gradients"].values())
+
+
+def test_jupyter_repr_is_the_markdown(solution):
+    assert solution._repr_markdown_() == derive.render(solution, "md")
+
+
+def test_digits_option_changes_display_only():
+    solution = derive.solve("esuli")
+    assert "0.5257" in derive.render(solution, "md", digits=4)
+    assert derive.render(solution, "json", digits=4) == derive.render(solution, "json")
+
+
+def test_unknown_format_is_an_error():
+    with pytest.raises(derive.DeriveError, match="unknown format 'pdfx'"):
+        derive.render(derive.solve("esuli"), "pdfx")
+
+
+def hostile_spec() -> dict:
+    spec = derive.load_spec("elbasheer").to_dict()
+    spec["title"] = INJECTION
+    return spec
+
+
+def test_title_is_literal_in_markdown():
+    text = derive.render(derive.solve(hostile_spec()), "md")
+    title_line = text.splitlines()[0]
+    tokens = list(flat(markdown_tokens(title_line)))
+    assert "".join(t.content for t in tokens if t.type == "text") == INJECTION
+    assert not any(t.type.startswith("math") for t in tokens)
+
+
+def test_title_is_literal_in_latex(tmp_path):
+    pdf, log = compile_latex(derive.render(derive.solve(hostile_spec()), "tex"), tmp_path)
+    assert "passwd" not in log.replace("/etc/passwd}", "")  # the file was not read
+    assert not (tmp_path / "pwned").exists()
+    flattened = " ".join(pdf_text(pdf).split())
+    assert "\\input{/etc/passwd} \\write18{touch pwned} $x$ # _ % & ~ ^ { }" in flattened
