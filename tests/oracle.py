@@ -73,20 +73,26 @@ def _sample_loss(name: str, predictions: list, targets: list, lib):
     raise AssertionError(name)
 
 
+def _pre_activations(number: int, layer: dict, values: dict, inputs: list) -> list:
+    """z_i = Σ_j w_ij a_j (+ b_i or the shared b) of layer `number`."""
+    bias = layer.get("bias")
+    zs = []
+    for i in range(len(layer["weights"])):
+        z = sum(values[f"W{number}[{i},{j}]"] * a for j, a in enumerate(inputs))
+        if isinstance(bias, list):
+            z += values[f"b{number}[{i}]"]
+        elif bias is not None:
+            z += values[f"b{number}"]
+        zs.append(z)
+    return zs
+
+
 def forward(spec: dict, values: dict, x: list, lib=mpmath):
     """Pre-activations and activations per layer of one sample, keyed as in the JSON."""
     record = {}
     inputs = [lib.mpf(v) if lib is mpmath else v for v in x]
     for l, layer in enumerate(spec["layers"], start=1):
-        bias = layer.get("bias")
-        zs = []
-        for i in range(len(layer["weights"])):
-            z = sum(values[f"W{l}[{i},{j}]"] * a for j, a in enumerate(inputs))
-            if isinstance(bias, list):
-                z += values[f"b{l}[{i}]"]
-            elif bias is not None:
-                z += values[f"b{l}"]
-            zs.append(z)
+        zs = _pre_activations(l, layer, values, inputs)
         alpha = layer.get("alpha", 0.01)
         outputs = _activate(layer["activation"], zs, lib.mpf(alpha) if lib is mpmath else alpha, lib)
         for i, (z, a) in enumerate(zip(zs, outputs)):
@@ -132,15 +138,7 @@ def sympy_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
     def composed_forward(point: dict, x: list):
         inputs = [sp.Float(v, 30) for v in x]
         for l, layer in enumerate(spec["layers"], start=1):
-            bias = layer.get("bias")
-            zs = []
-            for i in range(len(layer["weights"])):
-                z = sum(point[f"W{l}[{i},{j}]"] * a for j, a in enumerate(inputs))
-                if isinstance(bias, list):
-                    z += point[f"b{l}[{i}]"]
-                elif bias is not None:
-                    z += point[f"b{l}"]
-                zs.append(z)
+            zs = _pre_activations(l, layer, point, inputs)
             name = layer["activation"]
             # A composed ReLU must be differentiable almost everywhere: a Piecewise.
             if name == "relu":
