@@ -57,6 +57,8 @@ def solve(spec) -> Solution:
     network = Network(spec)
     compiled = CompiledNetwork(network)
     updates, final = compiled.train()
+    everything = range(len(spec.data))
+    initial = compiled.evaluate(network.initial_values(), everything, 1)
     first = updates[0]
     detail = _detailed_step(network, compiled, first)
     final_loss = compiled.combine([f.loss for f in final])
@@ -66,8 +68,10 @@ def solve(spec) -> Solution:
         description=_describe(network),
         data=_data_table(network),
         detail=detail,
-        training=_training(network, updates, final_loss) if len(updates) > 1 else None,
-        notes=_dead_units(network, compiled.evaluate(network.initial_values(), range(len(spec.data)), 1), final),
+        training=_training(network, updates, compiled.combine([f.loss for f in initial]), final_loss)
+        if len(updates) > 1
+        else None,
+        notes=_dead_units(network, initial, final),
         updates=tuple(updates),
         final=final,
         final_loss=final_loss,
@@ -281,7 +285,7 @@ def _backward(
                     equation(gradient_symbol, [Form(product), Form(product, values)], gradient_of[parameter]),
                 )
             )
-        notes = _unit_notes(layer, forward.pre[index], sample)
+        notes = _unit_notes(layer, forward.pre[index], backward.local[index], sample)
         layers.append(
             LayerBackward(
                 number=layer.number,
@@ -330,13 +334,13 @@ def _local(layer: NetworkLayer, output: int, unit: int, values) -> Equation:
     return equation(partial(a, z), forms, values[partial(a, z)])
 
 
-def _unit_notes(layer: NetworkLayer, pre, sample: int) -> tuple[Note, ...]:
+def _unit_notes(layer: NetworkLayer, pre, local, sample: int) -> tuple[Note, ...]:
     if layer.activation.name not in _PIECEWISE_LINEAR:
         return ()
     notes = []
-    for z, a, value in zip(layer.pre_activations, layer.outputs, pre):
+    for z, a, value, slope in zip(layer.pre_activations, layer.outputs, pre, local):
         if value == 0:
-            notes.append(Note(NoteKind.AT_KINK, a, z, value, sample + 1))
+            notes.append(Note(NoteKind.AT_KINK, a, z, value, sample + 1, slope=slope[0]))
         elif value < 0 and layer.activation.name == "relu":
             notes.append(Note(NoteKind.INACTIVE, a, z, value, sample + 1))
     return tuple(notes)
@@ -420,7 +424,7 @@ def _change(before: float, after: float) -> LossChange:
 # -- many updates ------------------------------------------------------------------------------
 
 
-def _training(network: Network, updates, final_loss: float) -> Training:
+def _training(network: Network, updates, initial_loss: float, final_loss: float) -> Training:
     rows = [LossRow(u.step, tuple(n + 1 for n in u.samples), u.loss) for u in updates]
     shown = rows if len(rows) <= MAX_TABLE_ROWS else _selection(rows)
     values = dict(zip(network.parameters, updates[-1].after))
@@ -434,11 +438,12 @@ def _training(network: Network, updates, final_loss: float) -> Training:
             final_parameters.append(equation(layer.bias_vector, [Form(sp.ImmutableMatrix([[b] for b in layer.biases]), values)]))
     return Training(
         rows=tuple(shown),
+        per_sample=network.spec.update.value == "sample",
         updates=len(rows),
         all_rows=len(shown) == len(rows),
         final_parameters=tuple(final_parameters),
         final_loss=final_loss,
-        initial_loss=updates[0].loss,
+        initial_loss=initial_loss,
     )
 
 

@@ -122,7 +122,7 @@ DEFAULT_LEAKY_ALPHA = 0.01
 def leaky_relu(alpha: float = DEFAULT_LEAKY_ALPHA) -> Activation:
     return Activation(
         "leaky_relu",
-        f"leaky ReLU (α = {alpha:g})",
+        f"leaky ReLU (slope {alpha:g} below 0)",
         sp.Piecewise((sp.Float(alpha) * _z, _z <= 0), (_z, True)),
         applied=sp.Function("LeakyReLU")(_z),
     )

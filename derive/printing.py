@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any, Mapping
 
 import sympy as sp
@@ -228,9 +229,36 @@ _LATEX_SPECIALS = {
 _MARKDOWN_SPECIALS = set("\\`*_{}[]<>()#+-.!|$~^&")
 
 
+# Beyond ASCII, pdflatex (T1, utf8) prints Latin letters and common punctuation itself.
+_GREEK = set(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau upsilon phi chi psi omega"
+    " Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split()
+)
+_LATEX_SYMBOLS = {"→": r"\rightarrow", "←": r"\leftarrow", "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "±": r"\pm", "∞": r"\infty", "′": r"{}'", "∂": r"\partial", "Σ": r"\Sigma"}
+
+
+def _latex_char(c: str) -> str:
+    if c in _LATEX_SPECIALS:
+        return _LATEX_SPECIALS[c]
+    if c.isascii():
+        return c
+    if c in _LATEX_SYMBOLS:
+        return rf"\ensuremath{{{_LATEX_SYMBOLS[c]}}}"
+    name = unicodedata.name(c, "")
+    greek = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER ([A-Z]+)", name)
+    if greek:
+        letter = greek[2].lower() if greek[1] == "SMALL" else greek[2].capitalize()
+        letter = letter.replace("amda", "ambda")  # Unicode spells it LAMDA
+        if letter in _GREEK:
+            return rf"\ensuremath{{\{letter}}}"
+    if "LATIN" in name or 0x2010 <= ord(c) <= 0x2026 or c in "€·×÷°§¶©®«»¡¿":
+        return c
+    return "?"  # a character pdflatex cannot print: shown, not fatal
+
+
 def latex_text(text: str) -> str:
     """Free text as LaTeX that prints it literally."""
-    return "".join(_LATEX_SPECIALS.get(c, c) for c in " ".join(text.split()))
+    return "".join(_latex_char(c) for c in " ".join(text.split()))
 
 
 def markdown_text(text: str) -> str:

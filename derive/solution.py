@@ -61,7 +61,7 @@ class LossChange(Enum):
 
 class NoteKind(Enum):
     INACTIVE = "inactive"  # a ReLU with z < 0 for this sample: no gradient flows through it
-    AT_KINK = "at_kink"  # a ReLU with z exactly 0: ReLU'(0) is taken as 0
+    AT_KINK = "at_kink"  # a (leaky) ReLU with z exactly 0: the left derivative is taken
     DEAD = "dead"  # a ReLU active at the start, with z <= 0 for every sample after training
     NEVER_ACTIVE = "never_active"  # a ReLU with z <= 0 for every sample, before and after
 
@@ -73,6 +73,7 @@ class Note:
     pre_activation: sp.Symbol
     value: float  # the pre-activation's value
     sample: int | None = None  # from 1
+    slope: float | None = None  # the derivative taken at a kink (the left one)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class Training:
     """Several updates: the loss before each (a selection when there are many) and the end."""
 
     rows: tuple[LossRow, ...]
+    per_sample: bool  # one update per sample: the rows say which
     updates: int
     all_rows: bool
     final_parameters: tuple[Equation, ...]

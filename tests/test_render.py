@@ -153,3 +153,33 @@ def test_title_is_literal_in_latex(tmp_path):
     assert not (tmp_path / "pwned").exists()
     flattened = " ".join(pdf_text(pdf).split())
     assert "\\input{/etc/passwd} \\write18{touch pwned} $x$ # _ % & ~ ^ { }" in flattened
+
+
+BRANCHES = {
+    "title": "Réseau λ → softmax ≤ 1 – “quoted” 中",
+    "inputs": 2,
+    "layers": [
+        {"units": 2, "activation": "leaky_relu", "alpha": 0.1, "weights": [[1.0, -1.0], [0.5, 0.5]], "bias": 0.0, "train_bias": False},
+        {"units": 3, "activation": "softmax", "weights": [[0.2, -0.1], [0.4, 0.3], [-0.5, 0.1]]},
+    ],
+    "loss": "cross_entropy",
+    "update": "sample",
+    "steps": 2,
+    "learning_rate": 0.5,
+    "data": [{"x": [1, 1], "y": [1, 0, 0]}, {"x": [0.2, 0.9], "y": [0, 1, 0]}, {"x": [0.9, -0.3], "y": [0, 0, 1]}],
+}
+
+
+def test_every_template_branch_renders_and_compiles(tmp_path):
+    """Leaky ReLU at its kink, a shared fixed bias, softmax, per-sample updates, several
+    steps, a Unicode title: Markdown parses, LaTeX compiles."""
+    solution = derive.solve(BRANCHES)
+    markdown = derive.render(solution, "md")
+    assert "exactly, where the leaky ReLU (slope 0.1 below 0) has no derivative" in markdown
+    assert "The biases $b^{(1)}$ are kept fixed." in markdown
+    assert "| step | sample | loss before the update $E$ |" in markdown
+    assert markdown.startswith("# Réseau λ → softmax ≤ 1 – “quoted” 中\n")
+    assert any(t.type == "math_block" for t in flat(markdown_tokens(markdown)))
+    pdf, _ = compile_latex(derive.render(solution, "tex"), tmp_path)
+    text = pdf_text(pdf)
+    assert "Réseau" in text and "quoted" in text and "Training" in text
