@@ -14,7 +14,7 @@ from .errors import DeriveError, UsageError
 from .examples import DESCRIPTIONS
 from .files import write_all
 from .printing import DEFAULT_DIGITS
-from .render import FORMATS, render
+from .render import FORMATS, Options, render_files
 from .spec import load_spec
 
 DEFAULT_FORMATS = ("md", "tex", "json")
@@ -74,39 +74,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _targets(name: str, formats: Sequence[str], output: str | None, count: int) -> list[Path] | None:
-    """Where each format of spec `name` goes; None means standard output."""
+def _destination(name: str, formats: Sequence[str], output: str | None, count: int) -> tuple[Path | None, str, str | None]:
+    """(directory, file stem, exact main file name) for one spec; directory None is standard output."""
     if output == "-":
         if len(formats) != 1 or count != 1:
             raise UsageError("--output - writes one format of one spec to standard output; choose one with --format")
-        return None
+        return None, name, None
     if output is None:
-        directory = DEFAULT_OUTPUT / name
-    else:
-        path = Path(output)
-        if path.suffix and not path.is_dir():
-            if len(formats) != 1 or count != 1:
-                raise UsageError(f"--output {output}: a file takes one format of one spec; give a directory instead")
-            return [path]
-        directory = path
-    return [directory / f"{name}.{FORMATS[f].extension}" for f in formats]
+        return DEFAULT_OUTPUT / name, name, None
+    path = Path(output)
+    if path.suffix and not path.is_dir():
+        if len(formats) != 1 or count != 1:
+            raise UsageError(f"--output {output}: a file takes one format of one spec; give a directory instead")
+        return path.parent, path.stem, path.name
+    return path, name, None
 
 
 def _solve(args: argparse.Namespace) -> int:
-    planned: list[tuple[Path, str]] = []
+    jobs, destinations = [], []
     for source in args.specs:
         spec = load_spec(source)
-        targets = _targets(spec.name, args.format, args.output, len(args.specs))
-        solution = solve(spec)
-        texts = [render(solution, f, digits=args.digits) for f in args.format]
-        if targets is None:
-            sys.stdout.write(texts[0])
-            return 0
-        planned += list(zip(targets, texts))
-    # Everything is rendered before anything is written: a bad spec writes nothing.
-    for path in write_all(planned):
-        print(path)
-    return 0
+        directory, stem, main_name = _destination(spec.name, args.format, args.output, len(args.specs))
+        options = Options(digits=args.digits, stem=stem, inline_images=directory is None)
+        jobs.append((solve(spec), args.format, options))
+        destinations.append((directory, stem, main_name))
+    results, errors = render_files(jobs)
+    if destinations[0][0] is None:
+        (files,) = results
+        main = files.get(f"{destinations[0][1]}.{FORMATS[args.format[0]].extension}")
+        if main is not None:
+            stream = sys.stdout.buffer if isinstance(main, bytes) else sys.stdout
+            stream.write(main)
+    else:
+        planned = []
+        for files, (directory, stem, main_name), (_, formats, _) in zip(results, destinations, jobs):
+            main = f"{stem}.{FORMATS[formats[0]].extension}"
+            planned += [(directory / (main_name if name == main and main_name else name), content) for name, content in files.items()]
+        # Everything is rendered before anything is written: a failure writes nothing half-done.
+        for path in write_all(planned):
+            print(path)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return max((error.exit_code for error in errors), default=0)
 
 
 def _examples(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .figures import loss_curve, network_diagram
 from .functions import (
     OUTPUT,
     OUTPUTS,
@@ -67,6 +68,7 @@ def solve(spec) -> Solution:
         network=network,
         description=_describe(network),
         data=_data_table(network),
+        diagram=network_diagram(network, network.initial_values()),
         detail=detail,
         training=_training(network, updates, compiled.combine([f.loss for f in initial]), final_loss)
         if len(updates) > 1
@@ -444,6 +446,7 @@ def _training(network: Network, updates, initial_loss: float, final_loss: float)
         final_parameters=tuple(final_parameters),
         final_loss=final_loss,
         initial_loss=initial_loss,
+        curve=loss_curve([u.loss for u in updates] + [final_loss]),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Iterable
 from .errors import OutputError
 
 
-def write_all(files: Iterable[tuple[Path, str]]) -> list[Path]:
+def write_all(files: Iterable[tuple[Path, str | bytes]]) -> list[Path]:
     """Writes every (path, text); on any failure removes what it wrote and raises."""
     staged: list[tuple[str, Path]] = []
     umask = os.umask(0)
@@ -22,8 +22,8 @@ def write_all(files: Iterable[tuple[Path, str]]) -> list[Path]:
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
             staged.append((temporary, path))
             os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; outputs are ordinary files
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as error:
         for temporary, _ in staged:
             Path(temporary).unlink(missing_ok=True)

@@ -14,6 +14,10 @@ from . import functions
 from .quantities import Kind, Partial, Quantity, quantity_of
 
 
+_SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+_SUPERSCRIPT = str.maketrans("0123456789()*", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾*")
+
+
 def _index(*indices: int) -> str:
     # w_{12} is unambiguous only while every index is one digit.
     if any(i > 9 for i in indices):
@@ -66,6 +70,18 @@ class LayeredNotation:
             return f"{letter}^{{({layer}){star}}}"
         indices = _index(unit, quantity.source) if kind is Kind.WEIGHT else _index(unit)
         return f"{letter}^{{({layer}){star}}}_{{{indices}}}"
+
+    def text(self, quantity: Quantity) -> str:
+        """The symbol as plain Unicode text (for pictures that cannot typeset LaTeX): a⁽¹⁾₀, ŷ, x₂."""
+        kind, layer, unit = quantity.kind, quantity.layer, quantity.unit
+        star = "*" if quantity.updated else ""
+        if kind is Kind.INPUT:
+            return "x" + str(unit).translate(_SUBSCRIPT)
+        if kind is Kind.ACTIVATION and layer == self.output_layer:
+            return "ŷ" + star + ("" if self.outputs == 1 else str(unit).translate(_SUBSCRIPT))
+        letter = {Kind.WEIGHT: "w", Kind.BIAS: "b", Kind.PRE_ACTIVATION: "z", Kind.ACTIVATION: "a"}[kind]
+        indices = "" if unit is None else (_index(unit, quantity.source) if kind is Kind.WEIGHT else _index(unit))
+        return letter + f"({layer}){star}".translate(_SUPERSCRIPT) + indices.translate(_SUBSCRIPT)
 
     def symbol_names(self, symbols) -> dict[sp.Symbol, str]:
         """LaTeX names for every symbol of `symbols` that is a quantity or a generic symbol."""

@@ -22,22 +22,38 @@ from .quantities import quantity_of
 DEFAULT_DIGITS = 3
 
 
-def format_number(value: float, digits: int = DEFAULT_DIGITS) -> str:
-    """A number as LaTeX: `digits` decimals with trailing zeros dropped; a non-zero
-    value that would round to 0 (or a huge one) in scientific notation."""
+def _rounded(value: float, digits: int) -> tuple[str, int | None]:
+    """`digits` decimals with trailing zeros dropped, or, for a non-zero value that
+    would round to 0 (or a huge one), a mantissa and a power of ten."""
     if value == 0:
-        return "0"
-    if not math.isfinite(value):
-        return r"\infty" if value > 0 else r"-\infty"
+        return "0", None
     if round(value, digits) == 0 or abs(value) >= 1e6:
         mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
         if "." in mantissa:
             mantissa = mantissa.rstrip("0").rstrip(".")
-        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+        return mantissa, int(exponent)
     text = f"{value:.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return ("0" if text in ("-0", "") else text), None
+
+
+def format_number(value: float, digits: int = DEFAULT_DIGITS) -> str:
+    """A number as LaTeX, rounded for display (never 0.000 for a non-zero value)."""
+    if not math.isfinite(value):
+        return r"\infty" if value > 0 else r"-\infty"
+    mantissa, exponent = _rounded(value, digits)
+    return mantissa if exponent is None else rf"{mantissa} \times 10^{{{exponent}}}"
+
+
+def number_text(value: float, digits: int = DEFAULT_DIGITS) -> str:
+    """The same number as plain text, for pictures: −0.34, 1.23×10⁻⁴."""
+    mantissa, exponent = _rounded(value, digits)
+    text = mantissa if exponent is None else f"{mantissa}×10" + str(exponent).translate(_SUPERSCRIPT_DIGITS)
+    return text.replace("-", "−")
+
+
+_SUPERSCRIPT_DIGITS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 class TexPrinter(LatexPrinter):
@@ -70,6 +86,8 @@ class TexPrinter(LatexPrinter):
             text = format_number(self._values[expr], self._settings["digits"])
             if text.startswith("-") and self._needs_sign_brackets(expr):
                 return rf"\left({text}\right)"
+            if text.startswith("-") and self._parent() is not None and self._parent().is_Relational:
+                return f"{{{text}}}"  # a sign, not a binary minus after "if"
             return text
         notation = self._settings["notation"]
         if notation is not None:
@@ -91,10 +109,14 @@ class TexPrinter(LatexPrinter):
                 terms.insert(0, positive)
         return terms
 
+    def _parent(self) -> sp.Basic | None:
+        """The expression whose argument is being printed (the stack's top is the argument)."""
+        return self._stack[-2] if len(self._stack) > 1 else None
+
     def _needs_sign_brackets(self, expr: sp.Symbol) -> bool:
         """A negative number needs brackets inside a product, a power, or after + and −,
         but not on its own, as the first term of a sum, or as an argument."""
-        parent = self._stack[-2] if len(self._stack) > 1 else None
+        parent = self._parent()
         if parent is None:
             return False
         if parent.is_Add:
@@ -105,13 +127,19 @@ class TexPrinter(LatexPrinter):
         # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
         coefficient, *rest = expr.args
         if coefficient.is_Rational and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and rest[0].is_Add:
-            return rf"\frac{{1}}{{{coefficient.q}}} \left({self._print(rest[0])}\right)"
+            # \Bigl( … \Bigr) rather than \left( … \right): a long sum inside may break over lines.
+            return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
         return super()._print_Mul(expr)
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
-        if len(expr.variables) == 1 and expr.expr.is_Symbol:
-            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(expr.variables[0])}}}"
-        return super()._print_Derivative(expr)
+        if len(expr.variables) != 1:
+            return super()._print_Derivative(expr)
+        variable = self._print(expr.variables[0])
+        if expr.expr.is_Symbol:
+            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {variable}}}"
+        # d for a function of one variable; \Bigl( … \Bigr) so that a long weighted sum may break over lines.
+        d = "d" if expr.expr.free_symbols == {expr.variables[0]} else r"\partial"
+        return rf"\frac{{{d}}}{{{d} {variable}}} \Bigl({self._print(expr.expr)}\Bigr)"
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         rows = [rf"{self._print(e)} & \text{{if }} {self._print(c)}" for e, c in expr.args[:-1]]
@@ -145,14 +173,21 @@ class Printer:
         return " = ".join(self._parts(equation))
 
     def display(self, equation) -> str:
-        """An equation for display: one line when it fits, otherwise one form per line,
-        aligned on the equals signs."""
+        """An equation for display: one line when it fits; otherwise one form per line,
+        aligned on the equals signs, and a sum too long for a line broken before a
+        + or − into lines of its own."""
         parts = self._parts(equation)
         line = " = ".join(parts)
-        if len(parts) < 3 or _width(line) <= DISPLAY_WIDTH:
+        if _width(line) <= DISPLAY_WIDTH:
             return line
-        rows = [f"{parts[0]} &= {parts[1]}"] + [f"&= {part}" for part in parts[2:]]
-        return r"\begin{aligned}" + " \\\\\n".join(rows) + r"\end{aligned}"
+        if len(parts) == 2 and _width(parts[1]) <= DISPLAY_WIDTH:
+            return line
+        rows = []
+        for index, part in enumerate(parts[1:]):
+            chunks = _wrap(part, DISPLAY_WIDTH)
+            rows.append(f"{parts[0] + ' ' if index == 0 else ''}&= {chunks[0]}")
+            rows += [rf"&\qquad {chunk}" for chunk in chunks[1:]]
+        return "\\begin{aligned}" + " \\\\\n".join(rows) + "\\end{aligned}"
 
     def _parts(self, equation) -> list[str]:
         # Each format of a solution prints the same equations: print each once.
@@ -168,8 +203,31 @@ class Printer:
 
 
 # About the glyphs that fit a display line of the LaTeX article at 11pt.
-DISPLAY_WIDTH = 60
+DISPLAY_WIDTH = 48
 _UNPRINTED = {"left", "right", "operatorname", "text", "mathrm", ",", ":", ";", "!", " "}
+
+
+def _wrap(tex: str, width: float) -> list[str]:
+    """Splits `tex` before its outermost + and − signs into lines about `width` wide;
+    what sits inside braces, \\left…\\right or an environment stays whole."""
+    pieces, depth, start = [], 0, 0
+    for match in re.finditer(r"\\(?:left|right|begin|end)\b|[{}]| [+-] ", tex):
+        token = match.group()
+        if token in ("{", "\\left", "\\begin"):
+            depth += 1
+        elif token in ("}", "\\right", "\\end"):
+            depth -= 1
+        elif depth == 0:
+            pieces.append(tex[start : match.start()])
+            start = match.start() + 1
+    pieces.append(tex[start:])
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if _width(lines[-1]) + _width(piece) > width:
+            lines.append(piece)
+        else:
+            lines[-1] += " " + piece
+    return lines
 
 
 def _width(tex: str) -> float:

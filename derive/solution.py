@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import sympy as sp
 
+from .figures import Diagram, LossCurve
 from .network import Network
 from .numeric import Forward, ParameterUpdate
 from .quantities import quantity_of
@@ -187,6 +188,7 @@ class Training:
     final_parameters: tuple[Equation, ...]
     final_loss: float
     initial_loss: float
+    curve: LossCurve
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +197,7 @@ class Solution:
     network: Network = field(repr=False)
     description: NetworkDescription = field(repr=False)
     data: DataTable = field(repr=False)
+    diagram: Diagram = field(repr=False)
     detail: DetailedStep = field(repr=False)
     training: Training | None = field(repr=False)
     notes: tuple[Note, ...]  # about the trained network (dead units)

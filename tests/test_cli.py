@@ -51,8 +51,8 @@ def test_solve_default_output_directory(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "solve", "esuli")
     assert code == 0
     names = sorted(p.name for p in (tmp_path / "outputs" / "esuli").iterdir())
-    assert names == ["esuli.json", "esuli.md", "esuli.tex"]
-    assert out.split() == [f"outputs/esuli/esuli.{ext}" for ext in ("md", "tex", "json")]
+    assert names == ["esuli.json", "esuli.md", "esuli.network.svg", "esuli.tex"]
+    assert out.split() == [f"outputs/esuli/esuli.{ext}" for ext in ("md", "network.svg", "tex", "json")]
 
 
 def test_solve_into_a_directory_and_spec_file(capsys, tmp_path):
@@ -79,7 +79,9 @@ def test_solve_to_stdout(capsys):
 def test_several_specs(capsys, tmp_path):
     code, out, _ = run(capsys, "solve", "esuli", "elbasheer", "--format", "md,json", "--output", str(tmp_path))
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["elbasheer.json", "elbasheer.md", "esuli.json", "esuli.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "elbasheer.json", "elbasheer.md", "elbasheer.network.svg", "esuli.json", "esuli.md", "esuli.network.svg"
+    ]
 
 
 def test_digits(capsys):
