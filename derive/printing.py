@@ -232,8 +232,15 @@ def _wrap(tex: str, width: float) -> list[str]:
 
 def _width(tex: str) -> float:
     """Roughly how many glyphs `tex` prints: a fraction is as wide as its wider part,
-    scripts count 0.7, a command one glyph, braces and spacing none."""
-    return _measure(tex, 0, 1.0)[0]
+    a matrix or cases as its widest row, scripts count 0.7, a command one glyph, braces
+    and spacing none."""
+
+    def widest_row(block: re.Match) -> str:
+        rows = block.group(2).split(r"\\")
+        return "M" * round(max(_measure(row.replace("&", " "), 0, 1.0)[0] for row in rows))
+
+    flat = re.sub(r"\\begin\{(matrix|cases)\}(.*?)\\end\{\1\}", widest_row, tex)
+    return _measure(flat, 0, 1.0)[0]
 
 
 def _measure(tex: str, i: int, scale: float, single: bool = False) -> tuple[float, int]:
