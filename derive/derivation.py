@@ -291,6 +291,7 @@ def _backward(
         layers.append(
             LayerBackward(
                 number=layer.number,
+                following=None if layer.is_output else layer.number + 1,
                 activation=layer.activation.label,
                 is_output=layer.is_output,
                 elementwise=layer.activation.elementwise,

@@ -111,6 +111,7 @@ class ParameterGradient:
 @dataclass(frozen=True)
 class LayerBackward:
     number: int
+    following: int | None  # the layer whose factors this layer's ∂E/∂a reuses
     activation: str
     is_output: bool
     elementwise: bool
