@@ -7,7 +7,9 @@
 2. 10,000 training steps of a 2-2-2 sigmoid network with half_sse (target: ≤ 2 s);
 3. the full worked solution of a 4-8-8-3 network with 4 samples (target: ≤ 5 s);
 4. `derive solve esuli --format pdf` beside a bare latexmk run of a minimal article with
-   the same packages (target: at most 1.3 times that floor).
+   the same packages (target: at most 1.3 times that floor);
+5. `derive exercise` of 100 variants of a 3-2-1 network: md+json (target ≤ 10 s), and
+   with the PDFs (target ≤ 60 s).
 """
 
 from __future__ import annotations
@@ -110,6 +112,15 @@ def main() -> None:
     rows.append(("derive solve esuli --format pdf (whole process)", pdf, f"{pdf / floor:.2f}x the floor (target ≤ 1.3x)"))
     compile_time, _ = timed(lambda: derive.render(derive.solve("esuli"), "pdf"))
     rows.append(("  ... of which solve + LaTeX + latexmk, in process", compile_time, f"{compile_time / floor:.2f}x the floor"))
+
+    with tempfile.TemporaryDirectory() as work:
+        exercise_md = [sys.executable, "-m", "derive", "exercise", "esuli", "--count", "100", "--format", "md,json",
+                       "--output", str(Path(work, "a"))]
+        exercise_pdf = [sys.executable, "-m", "derive", "exercise", "esuli", "--count", "100", "--format", "md,json,pdf",
+                        "--output", str(Path(work, "b"))]
+        md_json, with_pdf = process_times([exercise_md, exercise_pdf], max(1, args.repeat // 4), work)
+    rows.append(("derive exercise esuli --count 100 --format md,json", md_json, "target ≤ 10 s"))
+    rows.append(("derive exercise esuli --count 100 --format md,json,pdf", with_pdf, "target ≤ 60 s"))
 
     width = max(len(name) for name, _, _ in rows)
     print(f"derive {derive.__version__}, Python {sys.version.split()[0]}, median of {args.repeat} runs for processes")

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from .derivation import solve
 from .errors import DeriveError, NumericalError, SpecError
 from .examples import DESCRIPTIONS as _EXAMPLES
+from .exercise import Exercise, exercise, exercise_from_shape
 from .render import render
 from .solution import Solution
 from .spec import Spec, load_spec
@@ -24,6 +25,9 @@ def examples() -> dict[str, str]:
 
 __all__ = [
     "DeriveError",
+    "Exercise",
+    "exercise",
+    "exercise_from_shape",
     "NumericalError",
     "Solution",
     "Spec",

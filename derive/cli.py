@@ -8,13 +8,25 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from tqdm import tqdm
+
 from . import __version__
 from .derivation import solve
 from .errors import DeriveError, UsageError
 from .examples import DESCRIPTIONS
+from .exercise import MAX_SEED, exercise, parse_variant, shape_template, stress
+from .exports import csv_text
 from .files import write_all
+from .grading import DETAIL_FIELDS, GRADE_FIELDS, grade
 from .printing import DEFAULT_DIGITS
-from .render import FORMATS, Options, render_files
+from .render import (
+    EXERCISE_FORMATS,
+    FORMATS,
+    Options,
+    compile_latex_sources,
+    exercise_files,
+    render_files,
+)
 from .spec import load_spec
 
 DEFAULT_FORMATS = ("md", "tex", "json")
@@ -39,6 +51,45 @@ def _digits(text: str) -> int:
     if not 0 <= digits <= 12:
         raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 12, got {text!r}")
     return digits
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        return [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _exercise_formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(_names(text)))
+    unknown = [f for f in chosen if f not in EXERCISE_FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or repr(text)}; choose from {', '.join(EXERCISE_FORMATS)}")
+    return chosen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +122,42 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("examples", help="list the built-in examples", description="List the built-in examples.")
+
+    exercise_cmd = commands.add_parser(
+        "exercise",
+        help="make exercise variants: student sheets, worked solutions, answer keys, Moodle export",
+        description="Make COUNT variants of an exercise from SPEC (used as a template: its numbers are drawn "
+        "anew) or from --shape/--activations/--loss.",
+    )
+    exercise_cmd.add_argument("spec", nargs="?", metavar="SPEC", help="template spec file or built-in example name")
+    exercise_cmd.add_argument("--shape", type=_shape, help="inputs and units per layer instead of a SPEC, e.g. 3,2,1")
+    exercise_cmd.add_argument("--activations", type=_names, help="with --shape: one per layer, e.g. relu,sigmoid")
+    exercise_cmd.add_argument("--loss", help="with --shape: the loss, e.g. half_sse")
+    exercise_cmd.add_argument("--learning-rate", type=float, default=0.1, help="with --shape (default 0.1)")
+    exercise_cmd.add_argument("--count", type=_positive, default=1, help="how many variants (default 1)")
+    exercise_cmd.add_argument("--seed", type=_seed, default=1, help=f"0 to {MAX_SEED} (default 1); same seed, same files")
+    exercise_cmd.add_argument("--ask", help="forward, loss, gradients, updates or question ids such as a2[0],grad:W1[0,0]")
+    exercise_cmd.add_argument(
+        "--format", type=_exercise_formats, default=("md", "tex", "json", "moodle"),
+        help=f"comma-separated: {', '.join(EXERCISE_FORMATS)} (default: md,tex,json,moodle)",
+    )
+    exercise_cmd.add_argument("--output", metavar="DIR", help="output directory (default: exercises/<name>/)")
+    exercise_cmd.add_argument("--variant", metavar="ID", help="regenerate one variant exactly, e.g. V07-3f9a")
+    exercise_cmd.add_argument("--stress", type=_positive, metavar="N", help="draw N variants and report the rejections and spreads")
+    exercise_cmd.add_argument("--low", type=float, default=-1.0, help="smallest drawn number (default -1)")
+    exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
+    exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
+    exercise_cmd.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
+
+    grade_cmd = commands.add_parser(
+        "grade",
+        help="grade students' answers against answers.csv",
+        description="Grade RESPONSES (columns student,variant,question,value) against ANSWERS (an answers.csv).",
+    )
+    grade_cmd.add_argument("answers", metavar="ANSWERS", help="the answers.csv of the exercise")
+    grade_cmd.add_argument("responses", metavar="RESPONSES", help="CSV with columns student,variant,question,value")
+    grade_cmd.add_argument("--output", metavar="FILE", default="grades.csv",
+                           help="grades (default grades.csv); wrong answers go to FILE's name + -details.csv")
     return parser
 
 
@@ -118,6 +205,74 @@ def _solve(args: argparse.Namespace) -> int:
     return max((error.exit_code for error in errors), default=0)
 
 
+def _progress(total: int, what: str):
+    """A progress bar on standard error for more than one item; None otherwise."""
+    if total <= 1:
+        return None, lambda: None
+    bar = tqdm(total=total, desc=what, unit="", file=sys.stderr, leave=False)
+    return (lambda number: bar.update(number - bar.n)), bar.close
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    options = dict(low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits)
+    if (args.spec is None) == (args.shape is None):
+        raise UsageError("derive exercise: give a SPEC or --shape (with --activations and --loss), not both")
+    if args.shape is not None:
+        if not args.activations or not args.loss:
+            raise UsageError("--shape needs --activations and --loss")
+        template = shape_template(args.shape, args.activations, args.loss, learning_rate=args.learning_rate)
+        name = "-".join(map(str, args.shape))
+    else:
+        template = load_spec(args.spec)
+        name = template.name
+    count, seed, only = args.count, args.seed, None
+    if args.variant is not None:
+        only, seed = parse_variant(args.variant)
+        count = only
+    if args.stress is not None:
+        update, close = _progress(args.stress, "drawing")
+        report = stress(template, seed, args.stress, progress=update, **options)
+        close()
+        print(_stress_table(report))
+        return 0
+    update, close = _progress(count, "variants")
+    exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
+    close()
+    files = exercise_files(exercises, args.format, args.digits)
+    results = [files]
+    errors = compile_latex_sources(results)
+    directory = Path(args.output) if args.output else Path("exercises") / name
+    for path in write_all([(directory / relative, content) for relative, content in results[0].items()]):
+        print(path)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return max((error.exit_code for error in errors), default=0)
+
+
+def _stress_table(report) -> str:
+    lines = [f"{report.draws} draws, {report.accepted} accepted ({100 * report.accepted / report.draws:.0f}%)", "", "rejected because"]
+    width = max(len(reason.value) for reason in report.rejected)
+    for reason, count in report.rejected.items():
+        lines.append(f"  {reason.value:<{width}}  {count:6d}")
+    lines += ["", "asked values over the accepted variants (min / median / max)"]
+    if report.spreads:
+        width = max(len(s.question) for s in report.spreads)
+        for spread in report.spreads:
+            lines.append(f"  {spread.question:<{width}}  {spread.low:10.4g} {spread.median:10.4g} {spread.high:10.4g}")
+    return "\n".join(lines)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    result = grade(Path(args.answers), Path(args.responses))
+    output = Path(args.output)
+    details = output.with_name(output.stem + "-details" + (output.suffix or ".csv"))
+    write_all([(output, csv_text(result.grades, GRADE_FIELDS)), (details, csv_text(result.details, DETAIL_FIELDS))])
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    print(f"graded {len(result.grades)} students into {output}; {len(result.details)} wrong or missing answers in {details}")
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     width = max(map(len, DESCRIPTIONS))
     for name, description in DESCRIPTIONS.items():
@@ -132,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"solve": _solve, "examples": _examples}[args.command](args)
+        return {"solve": _solve, "examples": _examples, "exercise": _exercise, "grade": _grade}[args.command](args)
     except DeriveError as error:
         print(error, file=sys.stderr)
         return error.exit_code

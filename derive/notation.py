@@ -13,7 +13,6 @@ import sympy as sp
 from . import functions
 from .quantities import Kind, Partial, Quantity, quantity_of
 
-
 _SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
 _SUPERSCRIPT = str.maketrans("0123456789()*", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾*")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Callable, Sequence
 
 import sympy as sp
 
 from .errors import NumericalError
-from .functions import PRE_ACTIVATION, Activation
+from .functions import PRE_ACTIVATION, Activation, Loss
 from .network import Network, NetworkLayer
 from .spec import Batch, Update
 
@@ -46,19 +47,19 @@ class _CompiledLayer:
                 "math",
             )
 
-    def forward(self, parameters: Sequence[float], inputs: Sequence[float]) -> tuple[list[float], list[float]]:
+    def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float]]:
         pre = []
         for weights, bias in zip(self.weight_index, self.bias_index):
             z = math.fsum(parameters[w] * a for w, a in zip(weights, inputs))
-            pre.append(z if bias is None else z + parameters[bias])
-        out = [float(self.function(z)) for z in pre] if self.elementwise else [float(a) for a in self.vector_function(*pre)]
-        return pre, out
+            pre.append(keep(z if bias is None else z + parameters[bias]))
+        out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*pre)
+        return pre, [keep(float(a)) for a in out]
 
-    def local(self, pre: Sequence[float]) -> list[list[float]]:
+    def local(self, pre: Sequence[float], keep: Keep) -> list[list[float]]:
         """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i)."""
         if self.elementwise:
-            return [[float(self.derivative(z))] for z in pre]
-        return [[float(v) for v in row] for row in self.jacobian(*pre)]
+            return [[keep(float(self.derivative(z)))] for z in pre]
+        return [[keep(float(v)) for v in row] for row in self.jacobian(*pre)]
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,44 @@ class ParameterUpdate:
     after: tuple[float, ...]
 
 
+Keep = Callable[[float], float]
+
+
+def exact(value: float) -> float:
+    return value
+
+
+def carried(digits: int) -> Keep:
+    """Rounds as a student with a calculator does: half away from zero, to `digits` decimals."""
+    quantum = Decimal(1).scaleb(-digits)
+
+    def keep(value: float) -> float:
+        return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
+
+    return keep
+
+
+@lru_cache(maxsize=None)
+def _compiled_loss(loss: Loss, predictions: tuple[sp.Symbol, ...], targets: tuple[sp.Symbol, ...]):
+    value = sp.lambdify(predictions + targets, loss.per_sample(predictions, targets), "math")
+    derivative = sp.lambdify(
+        predictions + targets, [loss.derivative(predictions, targets, k) for k in range(len(predictions))], "math"
+    )
+    return value, derivative
+
+
 class CompiledNetwork:
-    def __init__(self, network: Network):
+    """The network's numbers. `keep` is applied to every value a worked solution shows
+    (pre-activations, activations, losses, chain-rule factors, gradients, updated
+    parameters): `exact` keeps full precision, `carried(d)` computes as a student who
+    carries each shown value rounded to d decimals."""
+
+    def __init__(self, network: Network, keep: Keep = exact):
         self.network = network
+        self.keep = keep
         self.parameters = network.parameters
         self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
-        predictions, targets = network.predictions, network.targets
-        self._loss = sp.lambdify(predictions + targets, network.per_sample_loss, "math")
-        self._loss_gradient = sp.lambdify(
-            predictions + targets,
-            [network.loss.derivative(predictions, targets, k) for k in range(len(predictions))],
-            "math",
-        )
+        self._loss, self._loss_gradient = _compiled_loss(network.loss, network.predictions, network.targets)
         trainable = set(network.trainable)
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.source = network.spec.source
@@ -114,11 +141,11 @@ class CompiledNetwork:
         pre, out = [], []
         inputs = x
         for layer in self.layers:
-            z, a = layer.forward(parameters, inputs)
+            z, a = layer.forward(parameters, inputs, self.keep)
             pre.append(tuple(z))
             out.append(tuple(a))
             inputs = a
-        loss = self._loss(*inputs, *y)
+        loss = self.keep(self._loss(*inputs, *y))
         return Forward(tuple(pre), tuple(out), loss)
 
     def backward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward) -> Backward:
@@ -126,14 +153,15 @@ class CompiledNetwork:
         upstream_of: list[tuple[float, ...]] = [()] * len(self.layers)
         local_of: list[tuple[tuple[float, ...], ...]] = [()] * len(self.layers)
         delta_of: list[tuple[float, ...]] = [()] * len(self.layers)
-        upstream = list(self._loss_gradient(*forward.out[-1], *y))
+        keep = self.keep
+        upstream = [keep(u) for u in self._loss_gradient(*forward.out[-1], *y)]
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
-            local = layer.local(forward.pre[index])
+            local = layer.local(forward.pre[index], keep)
             if layer.elementwise:
-                delta = [u * row[0] for u, row in zip(upstream, local)]
+                delta = [u * row[0] for u, row in zip(upstream, local)]  # not shown: a factor of each gradient
             else:
-                delta = [math.fsum(upstream[k] * local[k][i] for k in range(layer.units)) for i in range(layer.units)]
+                delta = [keep(math.fsum(upstream[k] * local[k][i] for k in range(layer.units))) for i in range(layer.units)]
             inputs = forward.out[index - 1] if index > 0 else x
             for i, d in enumerate(delta):
                 for w, a in zip(layer.weight_index[i], inputs):
@@ -142,14 +170,14 @@ class CompiledNetwork:
                     gradient[layer.bias_index[i]] += d
             upstream_of[index], local_of[index], delta_of[index] = tuple(upstream), tuple(map(tuple, local)), tuple(delta)
             upstream = [
-                math.fsum(delta[i] * parameters[layer.weight_index[i][j]] for i in range(layer.units))
+                keep(math.fsum(delta[i] * parameters[layer.weight_index[i][j]] for i in range(layer.units)))
                 for j in range(len(inputs))
             ]
-        return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(gradient))
+        return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
     def combine(self, values: Sequence[float]) -> float:
         total = math.fsum(values)
-        return total / len(values) if self.network.spec.batch is Batch.MEAN else total
+        return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]]) -> tuple[float, ...]:
         return tuple(self.combine(column) for column in zip(*gradients))
@@ -157,7 +185,8 @@ class CompiledNetwork:
     def step(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
         rate = self.network.spec.learning_rate
         return tuple(
-            p - rate * g if trainable else p for p, g, trainable in zip(parameters, gradient, self.trainable_mask)
+            self.keep(p - rate * g) if trainable else p
+            for p, g, trainable in zip(parameters, gradient, self.trainable_mask)
         )
 
     def evaluate(self, parameters: Sequence[float], samples: Sequence[int], step: int) -> tuple[Forward, ...]:

@@ -43,8 +43,9 @@ def compile_pdf(tex: str, name: str) -> bytes:
             "latexmk", "-pdf", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
             source.name,
         ]
-        # Paranoid: TeX may read and write only below the working directory.
-        environment = {**os.environ, "openout_any": "p", "openin_any": "p"}
+        # Paranoid: TeX may read and write only below the working directory. A fixed
+        # date makes the same document give the same bytes (pdfTeX honours SOURCE_DATE_EPOCH).
+        environment = {**os.environ, "openout_any": "p", "openin_any": "p", "SOURCE_DATE_EPOCH": "1767225600", "FORCE_SOURCE_DATE": "1"}
         try:
             result = subprocess.run(command, cwd=work, env=environment, capture_output=True, text=True, timeout=TIME_LIMIT)
         except subprocess.TimeoutExpired:

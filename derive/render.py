@@ -21,6 +21,8 @@ import sympy as sp
 
 from . import __version__
 from .errors import DeriveError, UsageError
+from .exercise import Exercise
+from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
 from .notation import LayeredNotation
 from .pdf import check_toolchain, compile_all
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
@@ -99,16 +101,17 @@ def _coordinate(value: float) -> str:
 
 
 @lru_cache(maxsize=None)
-def _environment(escape: Callable[[str], str]) -> jinja2.Environment:
+def _environment(escape: Callable[[str], str] | None) -> jinja2.Environment:
+    """The templates of one output format. `escape` prints free text from a spec literally
+    in that format; None is HTML, where everything printed is escaped."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,
-        # Free text from a spec is printed literally; everything else is ours.
-        finalize=lambda value: escape(value) if isinstance(value, Text) else value,
+        autoescape=escape is None,
+        finalize=None if escape is None else (lambda value: escape(value) if isinstance(value, Text) else value),
         # Compiled templates are cached between runs (in the user's temporary directory).
         bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
@@ -118,39 +121,40 @@ def _environment(escape: Callable[[str], str]) -> jinja2.Environment:
     return env
 
 
-def _template(solution: Solution, name: str, escape: Callable[[str], str], options: Options, images: dict) -> str:
+def _template(solution: Solution, name: str, escape: Callable[[str], str], options: Options, **context) -> str:
     text = _environment(escape).get_template(name).render(
-        solution=solution, printer=_printer(solution, options.digits), version=__version__, images=images
+        solution=solution, printer=_printer(solution, options.digits), version=__version__, **context
     )
     # Blocks each bring their own blank lines; one between blocks is enough.
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def _pictures(solution: Solution, options: Options) -> dict[str, str]:
+def _pictures(solution: Solution, options: Options, curve: bool = True) -> dict[str, str]:
     """The Markdown's pictures: file name → SVG."""
     notation = _notation(solution)
     pictures = {f"{options.stem}.network.svg": network_svg(solution.diagram, notation, options.digits)}
-    if solution.training is not None:
-        loss = notation.loss
-        pictures[f"{options.stem}.loss.svg"] = loss_svg(solution.training.curve, loss, options.digits)
+    if curve and solution.training is not None:
+        pictures[f"{options.stem}.loss.svg"] = loss_svg(solution.training.curve, notation.loss, options.digits)
     return pictures
 
 
-def _markdown(solution: Solution, options: Options) -> dict[str, Content]:
-    pictures = _pictures(solution, options)
+def _markdown(solution: Solution, options: Options, template: str = "solution.md.j2", curve: bool = True, **context) -> dict[str, Content]:
+    """A Markdown view and its pictures, linked as files beside it or inline."""
+    pictures = _pictures(solution, options, curve)
     if options.inline_images:
         links = {name: "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode() for name, svg in pictures.items()}
     else:
         links = {name: name for name in pictures}
     images = {name.split(".")[-2]: link for name, link in links.items()}
-    files: dict[str, Content] = {f"{options.stem}.md": _template(solution, "solution.md.j2", markdown_text, options, images)}
+    text = _template(solution, template, markdown_text, options, images=images, **context)
+    files: dict[str, Content] = {f"{options.stem}.md": text}
     if not options.inline_images:
         files.update(pictures)
     return files
 
 
-def _latex(solution: Solution, options: Options) -> dict[str, Content]:
-    return {f"{options.stem}.tex": _template(solution, "solution.tex.j2", latex_text, options, {})}
+def _latex(solution: Solution, options: Options, template: str = "solution.tex.j2", **context) -> dict[str, Content]:
+    return {f"{options.stem}.tex": _template(solution, template, latex_text, options, **context)}
 
 
 def _pdf(solution: Solution, options: Options) -> dict[str, Content]:
@@ -172,6 +176,76 @@ FORMATS = {
 }
 
 
+EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
+
+
+def exercise_files(exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS) -> dict[str, Content]:
+    """Every file of a set of exercise variants, by path relative to the output directory:
+    per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
+    solutions.pdf, moodle.xml, qti/V….zip (Canvas), and always answers.csv and answers.json."""
+    unknown = [f for f in formats if f not in EXERCISE_FORMATS]
+    if unknown:
+        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(EXERCISE_FORMATS)}")
+    files: dict[str, Content] = {}
+    for exercise in exercises:
+        solution = exercise.solution
+        folder = exercise.id
+        views = (("sheet", "sheet", False), ("solution", "exercise-solution", True))
+        for stem, template, curve in views:
+            options = Options(digits=digits, stem=stem)
+            if "md" in formats:
+                for name, content in _markdown(solution, options, f"{template}.md.j2", curve, exercise=exercise).items():
+                    files[f"{folder}/{name}"] = content
+            if "tex" in formats:
+                files[f"{folder}/{stem}.tex"] = _latex(solution, options, f"{template}.tex.j2", exercise=exercise)[f"{stem}.tex"]
+        if "json" in formats:
+            files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
+    if "pdf" in formats:
+        for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
+            options = Options(digits=digits)
+            parts = [_template(e.solution, part, latex_text, options, exercise=e) for e in exercises]
+            curves = name == "solutions" and any(e.solution.training is not None for e in exercises)
+            text = _environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
+            files[f"{name}.pdf"] = LatexSource(re.sub(r"\n{3,}", "\n\n", text), name)
+    if "moodle" in formats:
+        def question_html(exercise: Exercise) -> str:
+            return _environment(None).get_template("moodle.html.j2").render(
+                exercise=exercise, solution=exercise.solution, printer=_printer(exercise.solution, digits),
+                cloze=cloze_answers(exercise),
+            )
+
+        files["moodle.xml"] = moodle_xml(exercises, question_html, exercises[0].spec.title.split(":")[0][:60] or "derive")
+    if "qti" in formats:
+        for exercise in exercises:
+            text = _template(exercise.solution, "qti.txt.j2", markdown_text, Options(digits=digits), exercise=exercise)
+            files[f"qti/{exercise.id}.zip"] = qti_zip(text, exercise.id)
+    files["answers.csv"] = answers_csv(exercises)
+    files["answers.json"] = answers_json(exercises)
+    return files
+
+
+def compile_latex_sources(results: list[dict[str, Content]]) -> list[DeriveError]:
+    """Replaces every LaTeX source among the files by its PDF, compiled in parallel; a
+    PDF that cannot be made is left out and its error returned."""
+    pending = [(i, name) for i, files in enumerate(results) for name, content in files.items() if isinstance(content, LatexSource)]
+    errors: list[DeriveError] = []
+    if not pending:
+        return errors
+    try:
+        check_toolchain()
+        compiled = compile_all([(results[i][name].tex, results[i][name].name) for i, name in pending])
+    except DeriveError as error:
+        compiled = [error] * len(pending)
+    for (i, name), outcome in zip(pending, compiled):
+        if isinstance(outcome, DeriveError):
+            del results[i][name]
+            if outcome not in errors:
+                errors.append(outcome)
+        else:
+            results[i][name] = outcome
+    return errors
+
+
 def _format(name: str) -> Format:
     try:
         return FORMATS[name]
@@ -191,21 +265,7 @@ def render_files(
         for name in formats:
             files.update(_format(name).files(solution, options))
         results.append(files)
-    pending = [(i, name) for i, files in enumerate(results) for name, content in files.items() if isinstance(content, LatexSource)]
-    errors: list[DeriveError] = []
-    if pending:
-        try:
-            check_toolchain()
-            compiled = compile_all([(results[i][name].tex, results[i][name].name) for i, name in pending])
-        except DeriveError as error:
-            compiled = [error] * len(pending)
-        for (i, name), outcome in zip(pending, compiled):
-            if isinstance(outcome, DeriveError):
-                del results[i][name]
-                if outcome not in errors:
-                    errors.append(outcome)
-            else:
-                results[i][name] = outcome
+    errors = compile_latex_sources(results)
     return results, errors  # type: ignore[return-value]
 
 

@@ -1,0 +1,330 @@
+"""Exercises: seeded variants, regeneration from an id, sheets without answers, the
+rules of a good variant, tolerances, grading and the Moodle export."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import derive
+from derive.cli import main
+from derive.exercise import (
+    Rejection,
+    exercise,
+    exercise_from_shape,
+    parse_variant,
+    rejections,
+    resolve_ask,
+    stress,
+    variant_id,
+)
+
+
+def run(tmp_path: Path, *argv: str) -> int:
+    return main(["exercise", *argv])
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Six variants of the esuli template in every format (PDFs included)."""
+    out = tmp_path_factory.mktemp("exercises")
+    assert main(["exercise", "esuli", "--count", "6", "--seed", "0x3f9a", "--format", "md,tex,json,moodle,pdf",
+                 "--output", str(out)]) == 0
+    return out
+
+
+def test_layout(made):
+    names = {p.name for p in made.iterdir()}
+    assert {"sheets.pdf", "solutions.pdf", "answers.csv", "answers.json", "moodle.xml"} <= names
+    assert sorted(n for n in names if n.startswith("V")) == [f"V0{i}-3f9a" for i in range(1, 7)]
+    assert sorted(p.name for p in (made / "V03-3f9a").iterdir()) == [
+        "key.json", "sheet.md", "sheet.network.svg", "sheet.tex", "solution.md", "solution.network.svg", "solution.tex"
+    ]
+    key = json.loads((made / "V03-3f9a" / "key.json").read_text())
+    assert key["format"] == "derive-solution/1" and key["variant"] == "V03-3f9a"
+    assert derive.load_spec(key["spec"]).layers[0].activation == "relu"
+    assert [q["id"] for q in key["questions"]] == ["a2[0]", "loss", "grad:W1[0,0]", "grad:W2[0,0]", "new:W2[0,0]"]
+
+
+def test_same_seed_gives_identical_files(made, tmp_path):
+    assert main(["exercise", "esuli", "--count", "6", "--seed", "0x3f9a", "--format", "md,tex,json,moodle,pdf",
+                 "--output", str(tmp_path)]) == 0
+    assert tree(tmp_path) == tree(made)
+
+
+def test_another_seed_gives_other_numbers(made, tmp_path):
+    assert main(["exercise", "esuli", "--count", "6", "--seed", "7", "--format", "json", "--output", str(tmp_path)]) == 0
+    assert (tmp_path / "answers.csv").read_text() != (made / "answers.csv").read_text()
+
+
+def test_a_variant_regenerates_from_its_id(made, tmp_path):
+    assert main(["exercise", "esuli", "--variant", "V04-3f9a", "--format", "md,tex,json", "--output", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["V04-3f9a", "answers.csv", "answers.json"]
+    comparison = filecmp.dircmp(tmp_path / "V04-3f9a", made / "V04-3f9a")
+    assert not comparison.diff_files and not comparison.left_only
+    rows = (tmp_path / "answers.csv").read_text().splitlines()
+    assert rows[1:] == [r for r in (made / "answers.csv").read_text().splitlines() if r.startswith("V04-3f9a")]
+
+
+def test_variant_ids():
+    assert variant_id(7, 0x3F9A) == "V07-3f9a"
+    assert parse_variant("V07-3f9a") == (7, 0x3F9A)
+    with pytest.raises(derive.DeriveError, match="expected an id such as V07-3f9a"):
+        parse_variant("V7")
+
+
+def test_sheets_show_no_answer(made):
+    answers = list(csv.DictReader((made / "answers.csv").open()))
+    for folder in (p for p in made.iterdir() if p.is_dir()):
+        for sheet in ("sheet.md", "sheet.tex"):
+            text = (folder / sheet).read_text()
+            assert folder.name in text
+            assert "Backpropagation" not in text and "Answers" not in text
+            for row in answers:
+                if row["variant"] == folder.name and len(row["value"].split(".")[-1]) == 3:
+                    assert row["value"] not in text, (sheet, row)
+        assert "Answers" in (folder / "solution.md").read_text()
+
+
+def test_pdfs_hold_every_variant_in_order(made):
+    from tests.test_render import pdf_text
+
+    sheets = pdf_text(made / "sheets.pdf")
+    solutions = pdf_text(made / "solutions.pdf")
+    ids = [f"V0{i}-3f9a" for i in range(1, 7)]
+    assert [m for m in re.findall(r"Exercise (V\d\d-3f9a)", sheets) if m in ids][:1] == ["V01-3f9a"]
+    positions = [sheets.index(f"Exercise {i}") for i in ids]
+    assert positions == sorted(positions)
+    for i in ids:
+        assert f"Worked solution of exercise {i}" in solutions
+
+
+def test_answers_csv_and_json_agree(made):
+    rows = list(csv.DictReader((made / "answers.csv").open()))
+    assert list(rows[0]) == ["variant", "question", "value", "tolerance"]
+    assert len(rows) == 6 * 5
+    assert json.loads((made / "answers.json").read_text()) == [
+        {"variant": r["variant"], "question": r["question"], "value": float(r["value"]), "tolerance": float(r["tolerance"])}
+        for r in rows
+    ]
+
+
+def test_moodle_xml_matches_the_answers(made):
+    root = ET.parse(made / "moodle.xml").getroot()
+    assert root.tag == "quiz"
+    assert root[0].get("type") == "category" and root[0].find("category/text").text.startswith("$course$/")
+    questions = root.findall("question[@type='cloze']")
+    assert [q.find("idnumber").text for q in questions] == [f"V0{i}-3f9a" for i in range(1, 7)]
+    expected = {}
+    for row in csv.DictReader((made / "answers.csv").open()):
+        expected.setdefault(row["variant"], []).append((float(row["value"]), float(row["tolerance"])))
+    for question in questions:
+        text = question.find("questiontext/text").text
+        assert question.find("questiontext").get("format") == "html"
+        embedded = [(float(v), float(t)) for v, t in re.findall(r"\{1:NUMERICAL:=([-0-9.e]+):([0-9.e-]+)\}", text)]
+        assert embedded == expected[question.find("idnumber").text]
+        assert "\\(" in text and "\\[" in text and "<script" not in text
+
+
+def test_stress_reports_each_rule():
+    report = stress("esuli", 3, 150)
+    assert report.draws == 150 and 0 < report.accepted < 150
+    assert sum(report.rejected.values()) >= 150 - report.accepted
+    assert report.rejected[Rejection.DEAD_LAYER] > 0 and report.rejected[Rejection.SHOWS_AS_ZERO] > 0
+    assert {s.question for s in report.spreads} == {"a2[0]", "loss", "grad:W1[0,0]", "grad:W2[0,0]", "new:W2[0,0]"}
+    for spread in report.spreads:
+        assert spread.low <= spread.median <= spread.high
+    # Few numbers to draw from: duplicates are found and counted.
+    tiny = stress("elbasheer", 1, 80, low=0, high=1, decimals=0, ask="a1[0]")
+    assert tiny.rejected[Rejection.DUPLICATE] > 0
+
+
+def test_stress_command(capsys):
+    assert main(["exercise", "esuli", "--stress", "40", "--seed", "9"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("40 draws, ") and "every ReLU of a layer is dead" in out and "min / median / max" in out
+
+
+def test_accepted_variants_obey_every_rule():
+    for variant in exercise("esuli", 11, count=12, ask="forward,loss,gradients,updates"):
+        solution = variant.solution
+        values = {q.id: variant.answers[q.id].exact for q in variant.questions}
+        assert rejections(solution, variant.questions, values, variant.digits) == []
+        assert all(round(v, 3) != 0 for v in values.values())
+        assert solution.detail.repeated.value < solution.detail.forward.value
+
+
+def test_rules_reject_poor_numbers():
+    saturated = derive.solve({"inputs": 1, "layers": [{"units": 1, "activation": "sigmoid", "weights": [[9.0]]}],
+                              "loss": "half_sse", "learning_rate": 0.1, "data": [{"x": 1, "y": 0}]})
+    questions = resolve_ask(saturated.network, "a1[0],grad:W1[0,0]")
+    values = {"a1[0]": 0.9999, "grad:W1[0,0]": 0.0001}
+    assert Rejection.SATURATED in rejections(saturated, questions, values, 3)
+    dead = derive.solve({"inputs": 1, "layers": [{"units": 2, "activation": "relu", "weights": [[-1.0], [-2.0]]},
+                                                 {"units": 1, "activation": "linear", "weights": [[1.0, 1.0]], "bias": 0.5}],
+                         "loss": "sse", "learning_rate": 0.1, "data": [{"x": 1, "y": 0}]})
+    questions = resolve_ask(dead.network, "grad:W1[0,0],loss")
+    values = {"grad:W1[0,0]": 0.0, "loss": 0.25}
+    reasons = rejections(dead, questions, values, 3)
+    assert Rejection.DEAD_LAYER in reasons and Rejection.ZERO_GRADIENT in reasons
+    overshoot = derive.solve({"inputs": 1, "layers": [{"units": 1, "activation": "linear", "weights": [[1.0]]}],
+                              "loss": "sse", "learning_rate": 2.0, "data": [{"x": 1, "y": 0}]})
+    questions = resolve_ask(overshoot.network, "loss")
+    assert Rejection.LOSS_NOT_FALLING in rejections(overshoot, questions, {"loss": 1.0}, 3)
+    assert Rejection.SHOWS_AS_ZERO in rejections(overshoot, questions, {"loss": 0.0004}, 3)
+
+
+def _student(spec: derive.Spec, digits: int = 3) -> dict[str, float]:
+    """A student with a calculator on the 3-2-1 ReLU/sigmoid half-SSE network: every
+    value they write down is rounded to `digits` decimals and used as written."""
+
+    def r(v):
+        return math.floor(abs(v) * 10**digits + 0.5) / 10**digits * (1 if v >= 0 else -1)
+
+    (w1, b1), (w2, b2) = [(layer.weights, layer.bias) for layer in spec.layers]
+    x, (y,) = spec.data[0].x, spec.data[0].y
+    z1 = [r(sum(w * xi for w, xi in zip(row, x)) + b) for row, b in zip(w1, b1)]
+    h = [r(max(0.0, z)) for z in z1]
+    z2 = r(sum(w * hi for w, hi in zip(w2[0], h)) + b2[0])
+    out = r(1 / (1 + math.exp(-z2)))
+    loss = r((y - out) ** 2 / 2)
+    d_out = r(out - y)
+    d_pre = r(out * (1 - out))
+    grad_w2 = r(d_out * d_pre * h[0])
+    d_h0 = r(d_out * d_pre * w2[0][0])
+    grad_w1 = r(d_h0 * (1.0 if z1[0] > 0 else 0.0) * x[0])
+    new_w2 = r(w2[0][0] - spec.learning_rate * grad_w2)
+    return {"a2[0]": out, "loss": loss, "grad:W1[0,0]": grad_w1, "grad:W2[0,0]": grad_w2, "new:W2[0,0]": new_w2}
+
+
+def test_tolerance_accepts_a_student_carrying_rounded_values():
+    for variant in exercise("esuli", 21, count=25):
+        student = _student(variant.spec)
+        for question in variant.questions:
+            answer = variant.answers[question.id]
+            assert answer.tolerance >= 0.5 * 10**-variant.digits
+            assert abs(student[question.id] - answer.value) <= answer.tolerance, (variant.id, question.id)
+            assert abs(answer.exact - answer.value) <= answer.tolerance
+
+
+def test_ask_groups_and_ids():
+    variant = exercise("esuli", 2, ask="loss,updates")[0]
+    assert [q.id for q in variant.questions][:2] == ["loss", "new:W1[0,0]"]
+    with pytest.raises(derive.DeriveError, match="unknown question 'grad:W9'"):
+        exercise("esuli", 2, ask="grad:W9")
+
+
+def test_from_a_shape():
+    variants = exercise_from_shape([3, 2, 1], ["relu", "sigmoid"], "half_sse", 5, count=3)
+    assert [v.id for v in variants] == ["V01-0005", "V02-0005", "V03-0005"]
+    assert variants[0].spec.layers[0].units == 2 and variants[0].spec.loss == "half_sse"
+    with pytest.raises(derive.DeriveError, match="--activations: expected 2"):
+        exercise_from_shape([3, 2, 1], ["relu"], "half_sse", 5)
+
+
+def test_shape_command(tmp_path, capsys):
+    code = main(["exercise", "--shape", "2,2,1", "--activations", "tanh,sigmoid", "--loss", "bce", "--count", "2",
+                 "--format", "json", "--output", str(tmp_path)])
+    assert code == 0
+    key = json.loads((tmp_path / "V01-0001" / "key.json").read_text())
+    assert key["spec"]["loss"] == "bce" and key["spec"]["data"][0]["y"][0] in (0.0, 1.0)
+    assert main(["exercise", "--shape", "2,2,1", "--activations", "tanh", "--loss", "bce"]) == 2
+    assert "--activations: expected 2" in capsys.readouterr().err
+
+
+def test_bad_exercise_arguments(capsys):
+    assert main(["exercise"]) == 2
+    assert "give a SPEC or --shape" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["exercise", "esuli", "--seed", "70000"])
+
+
+# -- grading ------------------------------------------------------------------------------------------
+
+
+def write_responses(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student", "variant", "question", "value"])
+        writer.writerows(rows)
+    return path
+
+
+def test_grading(made, tmp_path, capsys):
+    key = list(csv.DictReader((made / "answers.csv").open()))
+    v1 = [r for r in key if r["variant"] == "V01-3f9a"]
+    v2 = [r for r in key if r["variant"] == "V02-3f9a"]
+    rows = [("ann", r["variant"], r["question"], r["value"]) for r in v1]  # all right
+    first = float(v2[0]["value"]) + float(v2[0]["tolerance"]) * 0.9
+    rows += [("bob", "V02-3f9a", v2[0]["question"], f"{first}".replace(".", ","))]  # right, decimal comma
+    rows += [("bob", "V02-3f9a", v2[1]["question"], str(float(v2[1]["value"]) + 1))]  # wrong
+    rows += [("bob", "V02-3f9a", v2[2]["question"], "about two")]  # not a number
+    rows += [("cat", "V99-3f9a", "loss", "1")]  # unknown variant
+    rows += [("dan", "V01-3f9a", "grad:W7[0,0]", "1")]  # unknown question
+    rows += [("ann", "V02-3f9a", "loss", "1")]  # another variant for ann
+    responses = write_responses(tmp_path / "responses.csv", rows)
+    output = tmp_path / "grades.csv"
+    assert main(["grade", str(made / "answers.csv"), str(responses), "--output", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "line 9: 'about two' is not a number" in err
+    assert "line 10: unknown variant 'V99-3f9a'" in err
+    assert "line 11: variant V01-3f9a has no question 'grad:W7[0,0]'" in err
+    assert "line 12: ann answers variant V02-3f9a but earlier V01-3f9a" in err
+    grades = {r["student"]: r for r in csv.DictReader(output.open())}
+    assert set(grades) == {"ann", "bob"}
+    assert (grades["ann"]["score"], grades["ann"]["max"]) == ("5", "5")
+    assert (grades["bob"]["score"], grades["bob"]["max"]) == ("1", "5")
+    details = list(csv.DictReader((tmp_path / "grades-details.csv").open()))
+    assert [d["problem"] for d in details] == ["wrong", "not a number", "missing", "missing"]
+    assert details[0]["expected"] == v2[1]["value"]
+
+
+def test_grading_bad_files(tmp_path, capsys):
+    bad = tmp_path / "answers.csv"
+    bad.write_text("variant,question\nV01-0001,loss\n")
+    responses = write_responses(tmp_path / "r.csv", [])
+    assert main(["grade", str(bad), str(responses)]) == 2
+    assert "answers.csv: line 1: expected the columns variant,question,value,tolerance; missing value, tolerance" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "none.csv"), str(responses)]) == 2
+    assert "none.csv: no such file" in capsys.readouterr().err
+
+
+def test_qti_for_canvas(tmp_path):
+    import zipfile
+
+    assert main(["exercise", "esuli", "--count", "2", "--seed", "4", "--format", "qti", "--output", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "answers.csv").open()))
+    for variant in ("V01-0004", "V02-0004"):
+        archive = zipfile.ZipFile(tmp_path / "qti" / f"{variant}.zip")
+        assert "imsmanifest.xml" in archive.namelist()
+        (quiz,) = [n for n in archive.namelist() if n.endswith(".xml") and "meta" not in n and "manifest" not in n]
+        root = ET.fromstring(archive.read(quiz))
+        ns = {"q": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}
+        items = root.findall(".//q:item", ns)
+        expected = [(float(r["value"]), float(r["tolerance"])) for r in rows if r["variant"] == variant]
+        assert len(items) == len(expected)
+        for item, (value, tolerance) in zip(items, expected):
+            low = float(item.find(".//q:vargte", ns).text)
+            high = float(item.find(".//q:varlte", ns).text)
+            assert low == pytest.approx(value - tolerance, abs=1e-4) and high == pytest.approx(value + tolerance, abs=1e-4)
+
+
+def test_qti_without_text2qti(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "text2qti", None)
+    monkeypatch.setitem(sys.modules, "text2qti.config", None)
+    assert main(["exercise", "esuli", "--format", "qti", "--output", str(tmp_path)]) == 2
+    assert "--format qti needs the text2qti package: pip install 'derive[qti]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
