@@ -18,16 +18,19 @@ from .exercise import MAX_SEED, exercise, parse_variant, shape_template, stress
 from .exports import csv_text
 from .files import write_all
 from .grading import DETAIL_FIELDS, GRADE_FIELDS, grade
+from .notation import NOTATION_NAMES
 from .printing import DEFAULT_DIGITS
 from .render import (
+    DETAILS,
     EXERCISE_FORMATS,
     FORMATS,
     Options,
+    check_view,
     compile_latex_sources,
     exercise_files,
     render_files,
 )
-from .spec import load_spec
+from .spec import Rounding, load_spec
 
 DEFAULT_FORMATS = ("md", "tex", "json")
 DEFAULT_OUTPUT = Path("outputs")
@@ -120,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     solve_cmd.add_argument(
         "--digits", type=_digits, default=DEFAULT_DIGITS, help=f"decimals shown (default: {DEFAULT_DIGITS})"
     )
+    solve_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols as in a course (default: the spec's, else layered)")
+    solve_cmd.add_argument(
+        "--rounding", choices=[r.value for r in Rounding],
+        help="exact: full precision, rounded for display; carry: every shown value rounded and used as shown (default: the spec's, else exact)",
+    )
+    solve_cmd.add_argument("--no-shortcut", action="store_true", help="show ∂E/∂ŷ·∂ŷ/∂z instead of ŷ − y for sigmoid+bce and softmax+cross-entropy")
+    solve_cmd.add_argument("--detail", choices=DETAILS, default="full", help="full (default), compact (equations only) or answers (the values alone)")
+    solve_cmd.add_argument("--template-dir", metavar="DIR", help="templates here replace the built-in ones of the same name")
 
     commands.add_parser("examples", help="list the built-in examples", description="List the built-in examples.")
 
@@ -148,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
     exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
     exercise_cmd.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
+    exercise_cmd.add_argument("--rounding", choices=[r.value for r in Rounding], help="how the key is computed: exact or carry (default: the spec's, else exact)")
+    exercise_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols of the sheets and solutions")
 
     grade_cmd = commands.add_parser(
         "grade",
@@ -182,8 +195,13 @@ def _solve(args: argparse.Namespace) -> int:
     for source in args.specs:
         spec = load_spec(source)
         directory, stem, main_name = _destination(spec.name, args.format, args.output, len(args.specs))
-        options = Options(digits=args.digits, stem=stem, inline_images=directory is None)
-        jobs.append((solve(spec), args.format, options))
+        options = Options(
+            digits=args.digits, stem=stem, inline_images=directory is None, notation=args.notation, detail=args.detail,
+            template_dir=args.template_dir,
+        )
+        solution = solve(spec, rounding=args.rounding, digits=args.digits, shortcut=not args.no_shortcut)
+        check_view(args.notation, args.detail, solution)
+        jobs.append((solution, args.format, options))
         destinations.append((directory, stem, main_name))
     results, errors = render_files(jobs)
     if destinations[0][0] is None:
@@ -214,7 +232,7 @@ def _progress(total: int, what: str):
 
 
 def _exercise(args: argparse.Namespace) -> int:
-    options = dict(low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits)
+    options = dict(low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding)
     if (args.spec is None) == (args.shape is None):
         raise UsageError("derive exercise: give a SPEC or --shape (with --activations and --loss), not both")
     if args.shape is not None:
@@ -238,7 +256,8 @@ def _exercise(args: argparse.Namespace) -> int:
     update, close = _progress(count, "variants")
     exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
     close()
-    files = exercise_files(exercises, args.format, args.digits)
+    check_view(args.notation, "full", exercises[0].solution)
+    files = exercise_files(exercises, args.format, args.digits, notation=args.notation)
     results = [files]
     errors = compile_latex_sources(results)
     directory = Path(args.output) if args.output else Path("exercises") / name

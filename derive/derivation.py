@@ -22,7 +22,8 @@ from .functions import (
     Activation,
 )
 from .network import Network, NetworkLayer
-from .numeric import Backward, CompiledNetwork, Forward
+from .numeric import Backward, CompiledNetwork, Forward, carried, exact
+from .printing import DEFAULT_DIGITS
 from .quantities import partial, updated
 from .solution import (
     DataTable,
@@ -42,21 +43,28 @@ from .solution import (
     SampleBackward,
     SampleForward,
     Solution,
+    Summary,
+    SummaryRow,
     Training,
     equation,
 )
-from .spec import load_spec
+from .spec import Rounding, load_spec
 
 # Loss tables longer than this show a selection of the steps (the JSON has all).
 MAX_TABLE_ROWS = 25
 _PIECEWISE_LINEAR = ("relu", "leaky_relu")
 
 
-def solve(spec) -> Solution:
-    """Derive the worked solution of a spec (a Spec, a path, an example name or a dict)."""
+def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Solution:
+    """Derive the worked solution of a spec (a Spec, a path, an example name or a dict).
+
+    rounding: "exact" (full precision, rounded for display) or "carry" (every shown value
+    rounded to `digits` decimals and used as shown, as by hand); by default the spec's,
+    else exact. shortcut: write ∂E/∂z = ŷ − y for sigmoid + bce and softmax + cross-entropy."""
     spec = load_spec(spec)
-    network = Network(spec)
-    compiled = CompiledNetwork(network)
+    mode = Rounding(rounding) if rounding is not None else (spec.rounding or Rounding.EXACT)
+    network = Network(spec, shortcut=shortcut)
+    compiled = CompiledNetwork(network, carried(digits) if mode is Rounding.CARRY else exact)
     updates, final = compiled.train()
     everything = range(len(spec.data))
     initial = compiled.evaluate(network.initial_values(), everything, 1)
@@ -70,6 +78,7 @@ def solve(spec) -> Solution:
         data=_data_table(network),
         diagram=network_diagram(network, network.initial_values()),
         detail=detail,
+        summary=_summary(network, first),
         training=_training(network, updates, compiled.combine([f.loss for f in initial]), final_loss)
         if len(updates) > 1
         else None,
@@ -77,6 +86,8 @@ def solve(spec) -> Solution:
         updates=tuple(updates),
         final=final,
         final_loss=final_loss,
+        rounding=mode,
+        digits=digits,
     )
 
 
@@ -124,6 +135,22 @@ def _describe(network: Network) -> NetworkDescription:
         )
     used = list(dict.fromkeys(layer.activation for layer in network.layers))
     loss_symbol = network.loss_symbol()
+    shortcut = None
+    if network.shortcut:
+        output = network.output_layer
+        z = output.pre_activations[0]
+        support = output.activation.jacobian_support(output.units, 0)
+        chain = _add(*[_mul(partial(loss_symbol, output.outputs[k]), partial(output.outputs[k], z)) for k in support])
+        factors = _add(
+            *[
+                _mul(
+                    network.loss.derivative(network.predictions, network.targets, k),
+                    output.activation.derivative_shown_with_outputs(output.outputs, k, 0),
+                )
+                for k in support
+            ]
+        )
+        shortcut = equation(partial(loss_symbol, z), [Form(chain), Form(factors), Form(network.delta(0))])
     return NetworkDescription(
         inputs=network.spec.inputs,
         layers=tuple(layers),
@@ -131,6 +158,7 @@ def _describe(network: Network) -> NetworkDescription:
         loss=equation(loss_symbol, [Form(network.loss.definition), Form(network.per_sample_loss)]),
         loss_label=network.loss.label,
         learning_rate=equation(network.learning_rate, [], network.spec.learning_rate),
+        shortcut=shortcut,
     )
 
 
@@ -220,13 +248,13 @@ def _star_map(network: Network) -> dict[sp.Symbol, sp.Symbol]:
 # -- backpropagation ---------------------------------------------------------------------
 
 
-def _delta_factors(layer: NetworkLayer, loss: sp.Symbol, unit: int) -> list[sp.Symbol]:
+def _delta_factors(network: Network, layer: NetworkLayer, loss: sp.Symbol, unit: int) -> list[sp.Symbol]:
     """The chain-rule factors that make ∂E/∂z_i: ∂E/∂a_i · ∂a_i/∂z_i for an elementwise
-    activation, ∂E/∂z_i itself (a sum over the layer) otherwise."""
+    activation, ∂E/∂z_i itself for a softmax (a sum over the layer) or a shortcut."""
     z, a = layer.pre_activations[unit], layer.outputs[unit]
-    if layer.activation.elementwise:
-        return [partial(loss, a), partial(a, z)]
-    return [partial(loss, z)]
+    if network.direct_delta(layer):
+        return [partial(loss, z)]
+    return [partial(loss, a), partial(a, z)]
 
 
 def _backward(
@@ -248,13 +276,18 @@ def _backward(
     layers = []
     for index in range(len(network.layers) - 1, -1, -1):
         layer = network.layers[index]
-        upstream = [_upstream(network, index, loss, i, values) for i in range(layer.units)]
+        shortcut = layer.is_output and network.shortcut
+        upstream = [] if shortcut else [_upstream(network, index, loss, i, values) for i in range(layer.units)]
         local = []
-        for i in range(layer.units):
+        for i in range(layer.units if not shortcut else 0):
             for k in layer.activation.jacobian_support(layer.units, i):
                 local.append(_local(layer, k, i, values))
         deltas = []
-        if not layer.activation.elementwise:
+        if shortcut:
+            for i, z in enumerate(layer.pre_activations):
+                delta = network.delta(i)
+                deltas.append(equation(partial(loss, z), [Form(delta), Form(delta, values)], values[partial(loss, z)]))
+        elif not layer.activation.elementwise:
             for i in range(layer.units):
                 z = layer.pre_activations[i]
                 total = _add(*[_mul(partial(loss, a), partial(a, z)) for a in layer.outputs])
@@ -276,7 +309,7 @@ def _backward(
                         values[local_factor],
                     )
                 )
-                terms.append(_mul(*_delta_factors(layer, loss, i), local_factor))
+                terms.append(_mul(*_delta_factors(network, layer, loss, i), local_factor))
             product = _add(*terms)
             gradient_symbol = partial(loss, parameter)
             values[gradient_symbol] = gradient_of[parameter]
@@ -295,6 +328,7 @@ def _backward(
                 activation=layer.activation.label,
                 is_output=layer.is_output,
                 elementwise=layer.activation.elementwise,
+                shortcut=shortcut,
                 upstream=tuple(upstream),
                 local=tuple(local),
                 deltas=tuple(deltas),
@@ -318,7 +352,7 @@ def _upstream(network: Network, index: int, loss: sp.Symbol, unit: int, values) 
     chain = []
     with_weights = []
     for i in range(following.units):
-        factors = _delta_factors(following, loss, i)
+        factors = _delta_factors(network, following, loss, i)
         chain.append(_mul(*factors, partial(following.pre_activations[i], a)))
         with_weights.append(_mul(*factors, following.weights[i][unit]))
     chain_expr, weights_expr = _add(*chain), _add(*with_weights)
@@ -373,6 +407,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> Detail
     many = len(samples) > 1
     forward = _forward_pass(network, compiled, samples, first.forwards, first.before, star=False)
     backward = []
+    sample_values: list[dict[sp.Symbol, float]] = []
     gradient_values: dict[sp.Symbol, float] = {}
     for n, f in zip(samples, first.forwards):
         data = spec.data[n]
@@ -381,6 +416,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> Detail
         base = _values(network, first.before, n, f)
         sample_backward, values = _backward(network, n, f, numbers, loss, base)
         backward.append(sample_backward)
+        sample_values.append(values)
         gradient_values.update({partial(loss, p): values[partial(loss, p)] for p in network.trainable})
 
     overall = network.loss_symbol()
@@ -415,6 +451,30 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> Detail
         repeated=repeated,
         loss_change=_change(forward.value, repeated.value),
         frozen=tuple(p for p in network.parameters if p not in trainable),
+        values=tuple(sample_values),
+        update_values={**update_values, **{updated(p): v for p, v in zip(network.parameters, first.after)}},
+    )
+
+
+def _summary(network: Network, first) -> Summary:
+    rows = []
+    for index, layer in enumerate(network.layers):
+        for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
+            rows.append(SummaryRow(z, tuple(f.pre[index][i] for f in first.forwards)))
+            rows.append(SummaryRow(a, tuple(f.out[index][i] for f in first.forwards)))
+    loss = network.loss_symbol()
+    trainable = set(network.trainable)
+    gradients = [
+        SummaryRow(partial(loss, p), (first.gradient[n], first.after[n]))
+        for n, p in enumerate(network.parameters)
+        if p in trainable
+    ]
+    return Summary(
+        samples=tuple(n + 1 for n in first.samples),
+        forward=tuple(rows),
+        loss=SummaryRow(loss, (first.loss,)),
+        gradients=tuple(gradients),
+        updated=tuple(updated(p) for p in network.parameters if p in trainable),
     )
 
 

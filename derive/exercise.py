@@ -22,11 +22,11 @@ import sympy as sp
 from .derivation import solve
 from .errors import DeriveError, UsageError
 from .network import Network
-from .numeric import CompiledNetwork, carried
+from .numeric import CompiledNetwork, carried, exact
 from .printing import DEFAULT_DIGITS
 from .quantities import Kind, partial, quantity_of, updated
 from .solution import LossChange, Solution
-from .spec import Spec, load_spec
+from .spec import Rounding, Spec, load_spec
 
 MAX_SEED = 0xFFFF  # the seed is part of a variant's id, as four hex digits
 MAX_ATTEMPTS = 500
@@ -201,10 +201,11 @@ def _values(key: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
-def _carried_values(spec: Spec, digits: int) -> dict[str, float]:
-    """The same values as a student computes them, carrying every shown value rounded."""
+def _other_values(spec: Spec, digits: int, rounding: Rounding) -> dict[str, float]:
+    """The same values computed the other way: carrying every shown value rounded, as a
+    student does by hand (when the key is exact), or exactly (when the key carries)."""
     network = Network(spec)
-    compiled = CompiledNetwork(network, carried(digits))
+    compiled = CompiledNetwork(network, exact if rounding is Rounding.CARRY else carried(digits))
     updates, _ = compiled.train()
     first = updates[0]
     values: dict[str, float] = {"loss": first.loss}
@@ -226,8 +227,8 @@ def _round_up(value: float, decimals: int) -> float:
 
 def answers_of(questions: Iterable[Question], exact: Mapping[str, float], student: Mapping[str, float], digits: int) -> dict[str, Answer]:
     """Each answer at the displayed precision, with a tolerance that accepts a student who
-    carried rounded values (the gap between their result and the exact one) plus half a
-    unit in the last digit of their answer and of the key's."""
+    carried rounded values and one who did not (the gap between the two results) plus half
+    a unit in the last digit of their answer and of the key's."""
     unit = 10.0**-digits
     answers = {}
     for question in questions:
@@ -275,7 +276,7 @@ def _attempt(template: Spec, seed: int, number: int, attempt: int, settings: "_S
     spec_dict = draw(template, rng, settings.low, settings.high, settings.decimals)
     spec = load_spec(spec_dict, name=variant_id(number, seed))
     try:
-        solution = solve(spec)
+        solution = solve(spec, rounding=settings.rounding, digits=settings.digits)
     except DeriveError:
         return _Draw(spec_dict, None, (), {}, [Rejection.OVERFLOW])
     questions = resolve_ask(solution.network, settings.ask)
@@ -290,6 +291,7 @@ class _Settings:
     decimals: int
     ask: str | Sequence[str] | None
     digits: int
+    rounding: Rounding = Rounding.EXACT
 
 
 def _check_settings(seed: int, count: int, low: float, high: float, decimals: int) -> None:
@@ -313,14 +315,17 @@ def exercise(
     decimals: int = 1,
     ask: str | Sequence[str] | None = None,
     digits: int = DEFAULT_DIGITS,
+    rounding: str | Rounding | None = None,
     only: int | None = None,
     progress=None,
 ) -> list[Exercise]:
     """`count` variants of `spec` (a path, dict or Spec used as a template), drawn from
-    `seed`. `only` (a variant number) returns just that variant, regenerated exactly."""
+    `seed`. `only` (a variant number) returns just that variant, regenerated exactly.
+    rounding: "exact" or "carry", how the key's values are computed (default: the spec's)."""
     template = load_spec(spec)
     _check_settings(seed, count, low, high, decimals)
-    settings = _Settings(low, high, decimals, ask, digits)
+    mode = Rounding(rounding) if rounding is not None else (template.rounding or Rounding.EXACT)
+    settings = _Settings(low, high, decimals, ask, digits, mode)
     last = only if only is not None else count
     accepted: list[Exercise] = []
     seen: set[str] = set()
@@ -341,7 +346,7 @@ def exercise(
             )
         seen.add(fingerprint)
         spec_n = result.solution.spec
-        answers = answers_of(result.questions, result.values, _carried_values(spec_n, digits), digits)
+        answers = answers_of(result.questions, result.values, _other_values(spec_n, digits, settings.rounding), digits)
         if only is None or number == only:
             accepted.append(
                 Exercise(variant_id(number, seed), number, seed, spec_n, result.solution, result.questions, answers, digits)
@@ -413,12 +418,13 @@ class StressReport:
 
 
 def stress(spec, seed: int, draws: int, *, low: float = -1.0, high: float = 1.0, decimals: int = 1,
-           ask: str | Sequence[str] | None = None, digits: int = DEFAULT_DIGITS, progress=None) -> StressReport:
+           ask: str | Sequence[str] | None = None, digits: int = DEFAULT_DIGITS, rounding: str | None = None,
+           progress=None) -> StressReport:
     """Draws `draws` candidate variants and reports how many each rule rejects and the
     spread of every asked value over the accepted ones."""
     template = load_spec(spec)
     _check_settings(seed, 1, low, high, decimals)
-    settings = _Settings(low, high, decimals, ask, digits)
+    settings = _Settings(low, high, decimals, ask, digits, Rounding(rounding) if rounding else Rounding.EXACT)
     tally: Counter[Rejection] = Counter()
     seen: set[str] = set()
     kept: dict[str, list[float]] = {}

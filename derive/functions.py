@@ -180,3 +180,18 @@ LOSSES = {
     )
 }
 LOSS_NAMES = tuple(LOSSES)
+
+
+# For these output activations and losses the chain-rule factors of ∂E/∂z collapse:
+# σ with binary cross-entropy gives (ŷ_k − y_k)/K, softmax with cross-entropy ŷ_i − y_i
+# (its targets sum to 1). Tests check each against sympy.diff of the composition.
+SHORTCUTS = {
+    ("sigmoid", "bce"): lambda prediction, target, count: (prediction - target) / count,
+    ("softmax", "cross_entropy"): lambda prediction, target, count: prediction - target,
+}
+
+
+def shortcut(activation_name: str, loss_name: str, predictions: Sequence[sp.Symbol], targets: Sequence[sp.Symbol], unit: int) -> sp.Expr | None:
+    """∂E/∂z_unit written directly in the predictions and targets, where it simplifies."""
+    rule = SHORTCUTS.get((activation_name, loss_name))
+    return None if rule is None else rule(predictions[unit], targets[unit], len(predictions))

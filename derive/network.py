@@ -10,6 +10,7 @@ from typing import Mapping
 
 import sympy as sp
 
+from . import functions
 from .functions import LOSSES, Activation, Loss, activation
 from .quantities import Kind, Quantity, symbol
 from .spec import Layer, Spec
@@ -75,7 +76,7 @@ class NetworkLayer:
 
 
 class Network:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, shortcut: bool = True):
         self.spec = spec
         self.inputs = tuple(symbol(Quantity(Kind.INPUT, unit=j)) for j in range(spec.inputs))
         self.targets = tuple(symbol(Quantity(Kind.TARGET, unit=k)) for k in range(spec.outputs))
@@ -111,6 +112,20 @@ class Network:
             )
             previous = outputs
         self.layers: tuple[NetworkLayer, ...] = tuple(layers)
+        output = self.layers[-1]
+        # ∂E/∂z of the output layer in one step (ŷ − y) where the factors simplify.
+        self.shortcut = shortcut and bool(
+            functions.shortcut(output.activation.name, spec.loss, self.predictions, self.targets, 0) is not None
+        )
+
+    def delta(self, unit: int) -> sp.Expr:
+        """∂E/∂z of an output unit, simplified (only when `shortcut`)."""
+        return functions.shortcut(self.output_layer.activation.name, self.spec.loss, self.predictions, self.targets, unit)
+
+    def direct_delta(self, layer: NetworkLayer) -> bool:
+        """Whether the layer's ∂E/∂z_i is one factor rather than ∂E/∂a_i · ∂a_i/∂z_i: for a
+        softmax (which couples the units) and for an output layer with a shortcut."""
+        return not layer.activation.elementwise or (layer.is_output and self.shortcut)
 
     @property
     def output_layer(self) -> NetworkLayer:

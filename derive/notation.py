@@ -1,20 +1,51 @@
-"""How quantities are written: the LaTeX name of every symbol.
+"""How quantities are written: the LaTeX name of every symbol, in one of several
+notations, with symbols a spec may override.
 
-The derivation never looks here; a notation only maps quantities to LaTeX, so other
-notations can be added without touching the derivation.
+The derivation never looks here; a notation only maps quantities to LaTeX (and to plain
+Unicode for pictures), so notations can be added without touching the derivation.
+
+- layered (default): w^{(l)}_{ij}, b^{(l)}_i, z^{(l)}_i, a^{(l)}_i, ŷ, E, η, updated w^{(l)*}_{ij}
+- esuli (Esuli's handout): w_{lij} with layers from 0, W_0 … W_out, b_hid, b_out, h_pre, h, o_pre, o, E, µ, starred updates
+- flat (the students explainer): w_1, w_2, … layer by layer, unit by unit; b_k, z_k, h_k numbered by unit; x_1, ŷ, L, η
+- single (one neuron): w, b, z, y_pred, y_true, L, α
+- matrix: the layered symbols, with the backpropagation written in vectors and matrices
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import sympy as sp
 
 from . import functions
-from .quantities import Kind, Partial, Quantity, quantity_of
+from .quantities import Kind, Partial, Quantity
 
-_SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
-_SUPERSCRIPT = str.maketrans("0123456789()*", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾*")
+NOTATION_NAMES = ("layered", "esuli", "flat", "single", "matrix")
+# The symbols a spec may rename (notation: {base: esuli, loss: L}).
+OVERRIDABLE = ("loss", "learning_rate", "input", "target", "prediction")
+
+_SAFE_COMMANDS = set(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau "
+    "upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega "
+    "hat tilde bar vec mathcal mathrm mathbf mathit mathsf boldsymbol ell text".split()
+)
+
+
+def safe_symbol(text: str) -> bool:
+    """A symbol a spec may set: letters, digits, scripts and braces, and only harmless
+    commands (Greek letters, accents, fonts) — nothing that reads, writes or redefines."""
+    if not text or len(text) > 40 or not re.fullmatch(r"[A-Za-z0-9_^{}()',.\\ ]+", text):
+        return False
+    return all(command in _SAFE_COMMANDS for command in re.findall(r"\\([A-Za-z]+)", text)) and "\\\\" not in text
+
+
+def notation_problem(base: str, layers: Sequence[tuple[int, int]]) -> str | None:
+    """Why a notation cannot write a network of these (units, fan-in) layers, or None."""
+    if base == "single" and (len(layers) != 1 or layers[0][0] != 1):
+        return "the single notation is for one neuron (one layer of one unit)"
+    return None
 
 
 def _index(*indices: int) -> str:
@@ -24,72 +55,210 @@ def _index(*indices: int) -> str:
     return "".join(str(i) for i in indices)
 
 
+def _script(base: str, sub: str = "", sup: str = "") -> str:
+    text = base
+    if sup:
+        text += f"^{{{sup}}}"
+    if sub:
+        text += f"_{{{sub}}}"
+    return text
+
+
 @dataclass(frozen=True)
-class LayeredNotation:
-    """Layer-indexed notation: w^{(l)}_{ij}, b^{(l)}_i, z^{(l)}_i, a^{(l)}_i, ŷ, E, η."""
+class Notation:
+    """The layered notation; the presets below change what they write differently."""
 
     output_layer: int
     outputs: int
-    samples: int
+    samples: int  # samples in the worked update: per-sample losses are E_n when several
+    units: tuple[int, ...] = ()  # units per layer
+    inputs: int = 1
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     name = "layered"
-    learning_rate = r"\eta"
-    loss = "E"
-    generic = {
-        functions.PRE_ACTIVATION: "z",
-        functions.OUTPUT: "a",
-        functions.PREDICTIONS.label: r"\hat{y}",
-        functions.TARGETS.label: "y",
-        functions.UNIT: "i",
-        functions.TERM: "k",
-        functions.COUNT: "K",
-    }
+    star = "*"  # how a value after the update is marked: a superscript
+    default = {"loss": "E", "learning_rate": r"\eta", "input": "x", "target": "y", "prediction": r"\hat{y}"}
+
+    def symbol(self, role: str) -> str:
+        return self.overrides.get(role, self.default[role])
+
+    @property
+    def loss(self) -> str:
+        return self.symbol("loss")
+
+    @property
+    def generic(self) -> dict[sp.Symbol, str]:
+        """Names of the symbols in the activation and loss definitions."""
+        return {
+            functions.PRE_ACTIVATION: "z",
+            functions.OUTPUT: "a",
+            functions.PREDICTIONS.label: self.symbol("prediction"),
+            functions.TARGETS.label: self.symbol("target"),
+            functions.UNIT: "i",
+            functions.TERM: "k",
+            functions.COUNT: "K",
+        }
 
     def latex(self, quantity: Quantity | Partial) -> str:
         if isinstance(quantity, Partial):
             return rf"\frac{{\partial {self.latex(quantity.of)}}}{{\partial {self.latex(quantity.wrt)}}}"
-        star = "*" if quantity.updated else ""
-        kind, layer, unit = quantity.kind, quantity.layer, quantity.unit
+        return self._name(quantity, self.star if quantity.updated else "")
+
+    def _name(self, q: Quantity, star: str) -> str:
+        kind, layer, unit = q.kind, q.layer, q.unit
+        if unit is None and kind in (Kind.INPUT, Kind.TARGET):
+            return rf"\mathbf{{{self.symbol('input' if kind is Kind.INPUT else 'target')}}}"  # the vector
+        if unit is None and kind is Kind.ACTIVATION and layer == self.output_layer:
+            return _script(r"\hat{\mathbf{y}}", sup=star)
         if kind is Kind.INPUT:
-            return f"x_{{{unit}}}"
+            return _script(self.symbol("input"), str(unit))
         if kind is Kind.TARGET:
-            return "y" if self.outputs == 1 else f"y_{{{unit}}}"
+            return _script(self.symbol("target"), "" if self.outputs == 1 else str(unit))
         if kind is Kind.LEARNING_RATE:
-            return self.learning_rate
+            return self.symbol("learning_rate")
         if kind is Kind.LOSS:
-            sample = f"_{{{quantity.sample}}}" if quantity.sample is not None and self.samples > 1 else ""
-            return f"{self.loss}{sample}^{{{star}}}" if star else f"{self.loss}{sample}"
+            sample = str(q.sample) if q.sample is not None and self.samples > 1 else ""
+            return _script(self.loss, sample, star)
         if kind is Kind.ACTIVATION and layer == self.output_layer:
-            base = r"\hat{y}" if self.outputs == 1 else rf"\hat{{y}}_{{{unit}}}"
-            return f"{base}^{{{star}}}" if star else base
+            return _script(self.symbol("prediction"), "" if self.outputs == 1 else str(unit), star)
         if kind is Kind.WEIGHT and unit is None:
-            return f"W^{{({layer}){star}}}"
+            return _script("W", sup=f"({layer}){star}")
         letter = {Kind.WEIGHT: "w", Kind.BIAS: "b", Kind.PRE_ACTIVATION: "z", Kind.ACTIVATION: "a"}[kind]
         if unit is None:
-            return f"{letter}^{{({layer}){star}}}"
-        indices = _index(unit, quantity.source) if kind is Kind.WEIGHT else _index(unit)
-        return f"{letter}^{{({layer}){star}}}_{{{indices}}}"
+            return _script(letter, sup=f"({layer}){star}")
+        indices = _index(unit, q.source) if kind is Kind.WEIGHT else _index(unit)
+        return _script(letter, indices, f"({layer}){star}")
 
     def text(self, quantity: Quantity) -> str:
-        """The symbol as plain Unicode text (for pictures that cannot typeset LaTeX): a⁽¹⁾₀, ŷ, x₂."""
-        kind, layer, unit = quantity.kind, quantity.layer, quantity.unit
-        star = "*" if quantity.updated else ""
+        """The symbol as plain Unicode text, for pictures that cannot typeset LaTeX."""
+        return plain(self.latex(quantity))
+
+
+class EsuliNotation(Notation):
+    name = "esuli"
+    default = {**Notation.default, "learning_rate": r"\mu", "prediction": "o"}
+
+    def _hidden(self, layer: int) -> str:
+        """Layers are counted from 0 in the handout; with one hidden layer it needs no number."""
+        return "" if self.output_layer == 2 else str(layer - 1)
+
+    def _name(self, q: Quantity, star: str) -> str:
+        kind, layer, unit = q.kind, q.layer, q.unit
+        output = layer == self.output_layer
+        if kind is Kind.WEIGHT:
+            if unit is None:
+                return _script("W", "out" if output else str(layer - 1), star)
+            return _script("w", _index(layer - 1, unit, q.source), star)
+        if kind is Kind.BIAS:
+            if unit is None and not q.shared:
+                hidden = self._hidden(layer)
+                return _script("b", "out" if output else "hid" + (f",{hidden}" if hidden else ""), star)
+            return _script("b", _index(layer - 1) if q.shared else _index(layer - 1, unit), star)
+        if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION) and output:
+            base = self.symbol("prediction")
+            index = "" if self.outputs == 1 else f",{unit}"
+            return _script(base, ("pre" + index) if kind is Kind.PRE_ACTIVATION else index.lstrip(","), star)
+        if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION):
+            hidden = self._hidden(layer)
+            sup = (f"({hidden})" if hidden else "") + star
+            return _script("h", f"pre,{unit}" if kind is Kind.PRE_ACTIVATION else str(unit), sup)
+        return super()._name(q, star)
+
+
+class FlatNotation(Notation):
+    """Everything numbered from 1 through the whole network."""
+
+    name = "flat"
+    star = r"\text{new}"
+    default = {**Notation.default, "loss": "L"}
+
+    def _unit_number(self, layer: int, unit: int) -> int:
+        return sum(self.units[: layer - 1]) + unit + 1
+
+    def _name(self, q: Quantity, star: str) -> str:
+        kind, layer, unit = q.kind, q.layer, q.unit
         if kind is Kind.INPUT:
-            return "x" + str(unit).translate(_SUBSCRIPT)
+            return _script(self.symbol("input"), str(unit + 1))
+        if kind is Kind.TARGET:
+            return _script(self.symbol("target"), "" if self.outputs == 1 else str(unit + 1))
+        if kind is Kind.WEIGHT and unit is not None:
+            fan_in = [self._fan_in(l) for l in range(1, len(self.units) + 1)]
+            before = sum(u * f for u, f in zip(self.units[: layer - 1], fan_in[: layer - 1]))
+            return _script("w", str(before + unit * fan_in[layer - 1] + q.source + 1), star)
+        if kind is Kind.BIAS and unit is not None:
+            return _script("b", str(self._unit_number(layer, unit)), star)
         if kind is Kind.ACTIVATION and layer == self.output_layer:
-            return "ŷ" + star + ("" if self.outputs == 1 else str(unit).translate(_SUBSCRIPT))
-        letter = {Kind.WEIGHT: "w", Kind.BIAS: "b", Kind.PRE_ACTIVATION: "z", Kind.ACTIVATION: "a"}[kind]
-        indices = "" if unit is None else (_index(unit, quantity.source) if kind is Kind.WEIGHT else _index(unit))
-        return letter + f"({layer}){star}".translate(_SUPERSCRIPT) + indices.translate(_SUBSCRIPT)
+            return _script(self.symbol("prediction"), "" if self.outputs == 1 else str(unit + 1), star)
+        if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION) and unit is not None:
+            return _script("z" if kind is Kind.PRE_ACTIVATION else "h", str(self._unit_number(layer, unit)), star)
+        return super()._name(q, star)
 
-    def symbol_names(self, symbols) -> dict[sp.Symbol, str]:
-        """LaTeX names for every symbol of `symbols` that is a quantity or a generic symbol."""
-        names = dict(self.generic)
-        for sym in symbols:
-            quantity = quantity_of(sym)
-            if quantity is not None:
-                names[sym] = self.latex(quantity)
-        return names
+    def _fan_in(self, layer: int) -> int:
+        return self.inputs if layer == 1 else self.units[layer - 2]
 
 
-NOTATIONS = {"layered": LayeredNotation}
+class SingleNotation(Notation):
+    """One neuron: w, b, z, y_pred, y_true, α."""
+
+    name = "single"
+    star = r"\text{new}"
+    default = {"loss": "L", "learning_rate": r"\alpha", "input": "x", "target": r"y_{\text{true}}", "prediction": r"y_{\text{pred}}"}
+
+    def _name(self, q: Quantity, star: str) -> str:
+        kind, unit = q.kind, q.unit
+        many = self.inputs > 1
+        if kind is Kind.INPUT:
+            return _script(self.symbol("input"), str(unit + 1) if many else "")
+        if kind is Kind.TARGET:
+            return self.symbol("target")
+        if kind is Kind.WEIGHT:
+            if unit is None:
+                return r"\mathbf{w}" if many else "w"
+            return _script("w", str(q.source + 1) if many else "", star)
+        if kind is Kind.BIAS:
+            return _script("b", "", star)
+        if kind is Kind.PRE_ACTIVATION:
+            return _script("z", "", star)
+        if kind is Kind.ACTIVATION:
+            return _script(self.symbol("prediction"), "", star) if not star else rf"{self.symbol('prediction')}^{{{star}}}"
+        return super()._name(q, star)
+
+
+class MatrixNotation(Notation):
+    name = "matrix"
+
+
+_PRESETS = {cls.name: cls for cls in (Notation, EsuliNotation, FlatNotation, SingleNotation, MatrixNotation)}
+
+
+def make(
+    name: str, *, units: Sequence[int], inputs: int, samples: int, overrides: Mapping[str, str] | None = None
+) -> Notation:
+    """The notation `name` for a network of `units` per layer, `inputs` inputs."""
+    return _PRESETS[name](
+        output_layer=len(units), outputs=units[-1], samples=samples, units=tuple(units), inputs=inputs,
+        overrides=dict(overrides or {}),
+    )
+
+
+# The same number as \\text{…}-free Unicode, for SVG labels.
+_SUBSCRIPT = str.maketrans("0123456789,+-()", "₀₁₂₃₄₅₆₇₈₉,₊₋₍₎")
+_SUPERSCRIPT = str.maketrans("0123456789()*+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾*⁺⁻")
+_LETTERS = {r"\hat{y}": "ŷ", r"\mu": "μ", r"\eta": "η", r"\alpha": "α", r"\mathbf{w}": "w"}
+
+
+def plain(latex: str) -> str:
+    """A symbol's LaTeX as plain text: scripts of digits become Unicode sub/superscripts,
+    other scripts are written after an underscore or caret."""
+    text = latex
+    for command, letter in _LETTERS.items():
+        text = text.replace(command, letter)
+    text = re.sub(r"\\text\{([^}]*)\}", r"\1", text)
+
+    def script(match: re.Match, table, mark: str) -> str:
+        content = match.group(1)
+        return mark + content if re.search(r"[A-Za-z]", content) else content.translate(table)
+
+    text = re.sub(r"\^\{([^{}]*)\}", lambda m: script(m, _SUPERSCRIPT, "^"), text)
+    text = re.sub(r"_\{([^{}]*)\}", lambda m: script(m, _SUBSCRIPT, "_"), text)
+    return text.replace("{", "").replace("}", "").replace("\\", "")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from typing import Callable, Sequence
 
 import sympy as sp
 
 from .errors import NumericalError
-from .functions import PRE_ACTIVATION, Activation, Loss
+from .functions import OUTPUT, PRE_ACTIVATION, Activation, Loss
 from .network import Network, NetworkLayer
 from .spec import Batch, Update
 
@@ -29,6 +29,32 @@ def _elementwise(activation: Activation) -> tuple[Callable[[float], float], Call
     return function, derivative
 
 
+@lru_cache(maxsize=None)
+def _elementwise_from_output(activation: Activation) -> Callable[[float], float] | None:
+    """f'(z) written with the unit's output, a = f(z): σ' = a(1 − a), tanh' = 1 − a²."""
+    shown = activation.derivative_shown_with_outputs([OUTPUT], 0, 0)
+    return None if shown is None else sp.lambdify(OUTPUT, shown, "math")
+
+
+_EXACT = Context(prec=60)
+
+
+def _weighted_sum(weights: Sequence[float], inputs: Sequence[float], bias: float | None) -> float:
+    """Σ w·a + b. Where the terms nearly cancel, it is summed again exactly in decimal:
+    weights and inputs written as decimals in a spec (0.3·3 − 0.2·4 − 0.1) give exactly 0,
+    not 1e-17, so that a ReLU at its kink is seen to be there."""
+    terms = [w * a for w, a in zip(weights, inputs)]
+    if bias is not None:
+        terms.append(bias)
+    total = math.fsum(terms)
+    if abs(total) > 1e-9 * max(map(abs, terms), default=0.0):
+        return total
+    total = sum((_EXACT.multiply(Decimal(repr(w)), Decimal(repr(a))) for w, a in zip(weights, inputs)), Decimal(0))
+    if bias is not None:
+        total = _EXACT.add(total, Decimal(repr(bias)))
+    return float(total)
+
+
 class _CompiledLayer:
     def __init__(self, layer: NetworkLayer, parameters: Sequence[sp.Symbol]):
         position = {p: n for n, p in enumerate(parameters)}
@@ -38,6 +64,7 @@ class _CompiledLayer:
         self.elementwise = layer.activation.elementwise
         if self.elementwise:
             self.function, self.derivative = _elementwise(layer.activation)
+            self.derivative_from_output = _elementwise_from_output(layer.activation)
         else:
             zs = layer.pre_activations
             self.vector_function = sp.lambdify(zs, [layer.output(i) for i in range(layer.units)], "math")
@@ -46,20 +73,31 @@ class _CompiledLayer:
                 [[layer.activation.local_derivative(zs, k, i) for i in range(layer.units)] for k in range(layer.units)],
                 "math",
             )
+            outputs = layer.outputs
+            self.jacobian_from_outputs = sp.lambdify(
+                outputs,
+                [[layer.activation.derivative_shown_with_outputs(outputs, k, i) for i in range(layer.units)] for k in range(layer.units)],
+                "math",
+            )
 
     def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float]]:
         pre = []
         for weights, bias in zip(self.weight_index, self.bias_index):
-            z = math.fsum(parameters[w] * a for w, a in zip(weights, inputs))
-            pre.append(keep(z if bias is None else z + parameters[bias]))
+            pre.append(keep(_weighted_sum([parameters[w] for w in weights], inputs, None if bias is None else parameters[bias])))
         out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*pre)
         return pre, [keep(float(a)) for a in out]
 
-    def local(self, pre: Sequence[float], keep: Keep) -> list[list[float]]:
-        """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i)."""
+    def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep) -> list[list[float]]:
+        """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
+        rounded values, it is computed from the shown outputs, as the solution shows it
+        (σ' = a(1 − a) with the rounded a); otherwise from sympy.diff of the definition."""
+        from_outputs = keep is not exact
         if self.elementwise:
+            if from_outputs and self.derivative_from_output is not None:
+                return [[keep(float(self.derivative_from_output(a)))] for a in out]
             return [[keep(float(self.derivative(z)))] for z in pre]
-        return [[keep(float(v)) for v in row] for row in self.jacobian(*pre)]
+        rows = self.jacobian_from_outputs(*out) if from_outputs else self.jacobian(*pre)
+        return [[keep(float(v)) for v in row] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -107,7 +145,9 @@ def carried(digits: int) -> Keep:
     quantum = Decimal(1).scaleb(-digits)
 
     def keep(value: float) -> float:
-        return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
+        # Products and sums of shown decimals are exact decimals; float arithmetic leaves
+        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie.
+        return float(Decimal(f"{value:.12g}").quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
 
     return keep
 
@@ -133,6 +173,10 @@ class CompiledNetwork:
         self.parameters = network.parameters
         self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
         self._loss, self._loss_gradient = _compiled_loss(network.loss, network.predictions, network.targets)
+        self._delta = None
+        if network.shortcut:
+            deltas = [network.delta(k) for k in range(len(network.predictions))]
+            self._delta = sp.lambdify(network.predictions + network.targets, deltas, "math")
         trainable = set(network.trainable)
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.source = network.spec.source
@@ -157,8 +201,10 @@ class CompiledNetwork:
         upstream = [keep(u) for u in self._loss_gradient(*forward.out[-1], *y)]
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
-            local = layer.local(forward.pre[index], keep)
-            if layer.elementwise:
+            local = layer.local(forward.pre[index], forward.out[index], keep)
+            if self._delta is not None and index == len(self.layers) - 1:
+                delta = [keep(d) for d in self._delta(*forward.out[-1], *y)]  # ŷ − y, shown as such
+            elif layer.elementwise:
                 delta = [u * row[0] for u, row in zip(upstream, local)]  # not shown: a factor of each gradient
             else:
                 delta = [keep(math.fsum(upstream[k] * local[k][i] for k in range(layer.units))) for i in range(layer.units)]

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from .quantities import quantity_of
 
@@ -123,6 +124,10 @@ class TexPrinter(LatexPrinter):
             return self._as_ordered_terms(parent, order=None)[0] != expr
         return parent.is_Mul or parent.is_Pow
 
+    def _print_Add(self, expr: sp.Add, order=None) -> str:
+        # A term built unevaluated may print with its own leading minus: a − b, not a + − b.
+        return super()._print_Add(expr, order).replace(" + - ", " - ")
+
     def _print_Mul(self, expr: sp.Mul) -> str:
         # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
         coefficient, *rest = expr.args
@@ -130,6 +135,20 @@ class TexPrinter(LatexPrinter):
             # \Bigl( … \Bigr) rather than \left( … \right): a long sum inside may break over lines.
             return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
         return super()._print_Mul(expr)
+
+    def _print_MatMul(self, expr) -> str:
+        # The mean of matrices, MatMul(1/N, sum), reads (1/N)(…) and may break over lines.
+        coefficient, *rest = expr.args
+        if getattr(coefficient, "is_Rational", False) and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and isinstance(rest[0], sp.MatAdd):
+            return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
+        return super()._print_MatMul(expr)
+
+    def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        # Vectors and matrices are named by a quantity's symbol (see matrixview).
+        return self._print(sp.Symbol(expr.name))
+
+    def _print_HadamardProduct(self, expr) -> str:
+        return r" \odot ".join(self.parenthesize(arg, PRECEDENCE["Mul"], strict=True) for arg in expr.args)
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         if len(expr.variables) != 1:

@@ -23,11 +23,12 @@ from . import __version__
 from .errors import DeriveError, UsageError
 from .exercise import Exercise
 from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
-from .notation import LayeredNotation
+from .matrixview import MatrixView, matrix_view
+from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .pdf import check_toolchain, compile_all
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from .solution import Equation, Form, Solution
-from .spec import Text
+from .spec import Rounding, Text
 from .svg import loss_svg, network_svg
 
 
@@ -50,11 +51,17 @@ class LatexSource:
 Content = str | bytes | LatexSource
 
 
+DETAILS = ("full", "compact", "answers")
+
+
 @dataclass(frozen=True)
 class Options:
     digits: int = DEFAULT_DIGITS
     stem: str = "solution"  # files are <stem>.<extension>, pictures <stem>.network.svg, …
     inline_images: bool = False  # pictures as data: URIs inside the Markdown instead of files
+    notation: str | None = None  # a preset; None: the spec's, else layered
+    detail: str = "full"  # full (the handout), compact (equations only), answers (the values alone)
+    template_dir: str | None = None  # templates here override the built-in ones by name
 
 
 @dataclass(frozen=True)
@@ -64,18 +71,30 @@ class Format:
     files: Callable[[Solution, Options], dict[str, Content]]
 
 
-def _notation(solution: Solution) -> LayeredNotation:
-    return LayeredNotation(
-        output_layer=len(solution.network.layers),
-        outputs=solution.spec.outputs,
+def _notation(solution: Solution, name: str | None = None) -> Notation:
+    """The notation asked for, else the spec's, else the layered one."""
+    choice = solution.spec.notation
+    return make(
+        name or (choice.base if choice else "layered"),
+        units=[layer.units for layer in solution.spec.layers],
+        inputs=solution.spec.inputs,
         samples=len(solution.detail.samples),
+        overrides=dict(choice.overrides) if choice else {},
     )
 
 
 @lru_cache(maxsize=8)
-def _printer(solution: Solution, digits: int) -> Printer:
-    """One printer per solution and digits, shared by its formats (it remembers what it printed)."""
-    return Printer(_notation(solution), digits)
+def _matrix_view(solution: Solution) -> MatrixView:
+    return matrix_view(solution)
+
+
+@lru_cache(maxsize=8)
+def _printer(solution: Solution, digits: int, notation: str | None = None) -> Printer:
+    """One printer per solution, digits and notation, shared by its formats (it remembers
+    what it printed). Carrying rounded values, the digits are those carried."""
+    if solution.rounding is Rounding.CARRY:
+        digits = solution.digits
+    return Printer(_notation(solution, notation), digits)
 
 
 @jinja2.pass_context
@@ -101,11 +120,13 @@ def _coordinate(value: float) -> str:
 
 
 @lru_cache(maxsize=None)
-def _environment(escape: Callable[[str], str] | None) -> jinja2.Environment:
+def _environment(escape: Callable[[str], str] | None, overrides: str | None = None) -> jinja2.Environment:
     """The templates of one output format. `escape` prints free text from a spec literally
-    in that format; None is HTML, where everything printed is escaped."""
+    in that format; None is HTML, where everything printed is escaped. Templates in the
+    `overrides` directory replace the built-in ones of the same name."""
+    folders = ([overrides] if overrides else []) + [str(template_dir())]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
+        loader=jinja2.FileSystemLoader(folders),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -122,8 +143,12 @@ def _environment(escape: Callable[[str], str] | None) -> jinja2.Environment:
 
 
 def _template(solution: Solution, name: str, escape: Callable[[str], str], options: Options, **context) -> str:
-    text = _environment(escape).get_template(name).render(
-        solution=solution, printer=_printer(solution, options.digits), version=__version__, **context
+    printer = _printer(solution, options.digits, options.notation)
+    view = {"detail": options.detail, "notation": printer.notation.name, **context}
+    if printer.notation.name == "matrix":
+        view["matrix"] = _matrix_view(solution)
+    text = _environment(escape, options.template_dir).get_template(name).render(
+        solution=solution, printer=printer, version=__version__, **view
     )
     # Blocks each bring their own blank lines; one between blocks is enough.
     return re.sub(r"\n{3,}", "\n\n", text)
@@ -131,7 +156,7 @@ def _template(solution: Solution, name: str, escape: Callable[[str], str], optio
 
 def _pictures(solution: Solution, options: Options, curve: bool = True) -> dict[str, str]:
     """The Markdown's pictures: file name → SVG."""
-    notation = _notation(solution)
+    notation = _notation(solution, options.notation)
     pictures = {f"{options.stem}.network.svg": network_svg(solution.diagram, notation, options.digits)}
     if curve and solution.training is not None:
         pictures[f"{options.stem}.loss.svg"] = loss_svg(solution.training.curve, notation.loss, options.digits)
@@ -179,7 +204,9 @@ FORMATS = {
 EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
 
 
-def exercise_files(exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS) -> dict[str, Content]:
+def exercise_files(
+    exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None
+) -> dict[str, Content]:
     """Every file of a set of exercise variants, by path relative to the output directory:
     per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
     solutions.pdf, moodle.xml, qti/V….zip (Canvas), and always answers.csv and answers.json."""
@@ -192,7 +219,7 @@ def exercise_files(exercises: Sequence[Exercise], formats: Sequence[str], digits
         folder = exercise.id
         views = (("sheet", "sheet", False), ("solution", "exercise-solution", True))
         for stem, template, curve in views:
-            options = Options(digits=digits, stem=stem)
+            options = Options(digits=digits, stem=stem, notation=notation)
             if "md" in formats:
                 for name, content in _markdown(solution, options, f"{template}.md.j2", curve, exercise=exercise).items():
                     files[f"{folder}/{name}"] = content
@@ -202,7 +229,7 @@ def exercise_files(exercises: Sequence[Exercise], formats: Sequence[str], digits
             files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
     if "pdf" in formats:
         for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
-            options = Options(digits=digits)
+            options = Options(digits=digits, notation=notation)
             parts = [_template(e.solution, part, latex_text, options, exercise=e) for e in exercises]
             curves = name == "solutions" and any(e.solution.training is not None for e in exercises)
             text = _environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
@@ -210,14 +237,14 @@ def exercise_files(exercises: Sequence[Exercise], formats: Sequence[str], digits
     if "moodle" in formats:
         def question_html(exercise: Exercise) -> str:
             return _environment(None).get_template("moodle.html.j2").render(
-                exercise=exercise, solution=exercise.solution, printer=_printer(exercise.solution, digits),
+                exercise=exercise, solution=exercise.solution, printer=_printer(exercise.solution, digits, notation),
                 cloze=cloze_answers(exercise),
             )
 
         files["moodle.xml"] = moodle_xml(exercises, question_html, exercises[0].spec.title.split(":")[0][:60] or "derive")
     if "qti" in formats:
         for exercise in exercises:
-            text = _template(exercise.solution, "qti.txt.j2", markdown_text, Options(digits=digits), exercise=exercise)
+            text = _template(exercise.solution, "qti.txt.j2", markdown_text, Options(digits=digits, notation=notation), exercise=exercise)
             files[f"qti/{exercise.id}.zip"] = qti_zip(text, exercise.id)
     files["answers.csv"] = answers_csv(exercises)
     files["answers.json"] = answers_json(exercises)
@@ -246,6 +273,17 @@ def compile_latex_sources(results: list[dict[str, Content]]) -> list[DeriveError
     return errors
 
 
+def check_view(notation: str | None, detail: str, solution: Solution | None = None) -> None:
+    if notation is not None and notation not in NOTATION_NAMES:
+        raise UsageError(f"unknown notation {notation!r}; choose one of {', '.join(NOTATION_NAMES)}")
+    if detail not in DETAILS:
+        raise UsageError(f"unknown detail {detail!r}; choose one of {', '.join(DETAILS)}")
+    if notation is not None and solution is not None:
+        problem = notation_problem(notation, [(layer.units, layer.units) for layer in solution.spec.layers])
+        if problem:
+            raise UsageError(f"--notation {notation}: {problem}")
+
+
 def _format(name: str) -> Format:
     try:
         return FORMATS[name]
@@ -269,11 +307,24 @@ def render_files(
     return results, errors  # type: ignore[return-value]
 
 
-def render(solution: Solution, format: str = "md", *, digits: int = DEFAULT_DIGITS) -> str | bytes:
+def render(
+    solution: Solution,
+    format: str = "md",
+    *,
+    digits: int = DEFAULT_DIGITS,
+    notation: str | None = None,
+    detail: str = "full",
+    template_dir: str | None = None,
+) -> str | bytes:
     """The worked solution as Markdown ("md", pictures inline), a LaTeX article ("tex"),
-    the JSON answer key ("json") or a PDF ("pdf", bytes)."""
+    the JSON answer key ("json") or a PDF ("pdf", bytes).
+
+    notation: layered, esuli, flat, single or matrix (default: the spec's, else layered);
+    detail: full, compact or answers; template_dir: templates that override the built-in ones."""
     chosen = _format(format)
-    options = Options(digits=digits, stem=solution.spec.name, inline_images=True)
+    check_view(notation, detail, solution)
+    options = Options(digits=digits, stem=solution.spec.name, inline_images=True, notation=notation, detail=detail,
+                      template_dir=str(template_dir) if template_dir else None)
     (files,), errors = render_files([(solution, [chosen.name], options)])
     if errors:
         raise errors[0]

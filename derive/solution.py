@@ -14,7 +14,7 @@ from .figures import Diagram, LossCurve
 from .network import Network
 from .numeric import Forward, ParameterUpdate
 from .quantities import quantity_of
-from .spec import Spec
+from .spec import Rounding, Spec
 
 FORMAT = "derive-solution/1"
 
@@ -115,6 +115,7 @@ class LayerBackward:
     activation: str
     is_output: bool
     elementwise: bool
+    shortcut: bool  # ∂E/∂z = ŷ − y in one step: no ∂E/∂a and ∂a/∂z shown
     upstream: tuple[Equation, ...]  # ∂E/∂a per unit (reused by every parameter of the unit)
     local: tuple[Equation, ...]  # ∂a_k/∂z_i
     deltas: tuple[Equation, ...]  # ∂E/∂z_i, for layers whose activation is not elementwise
@@ -141,6 +142,9 @@ class DetailedStep:
     repeated: ForwardPass  # the same samples, with the updated parameters
     loss_change: LossChange
     frozen: tuple[sp.Symbol, ...]  # parameters that are not trained
+    # Every number of the step by symbol: per sample, and for the update (other views use them).
+    values: tuple[Mapping[sp.Symbol, float], ...] = ()
+    update_values: Mapping[sp.Symbol, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,31 @@ class NetworkDescription:
     loss: Equation
     loss_label: str
     learning_rate: Equation
+    shortcut: Equation | None  # ∂E/∂z of the output layer simplified, derived once
 
 
 @dataclass(frozen=True)
 class DataTable:
     headers: tuple[sp.Symbol, ...]
     rows: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    symbol: sp.Basic
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The final values alone (--detail answers): the first update's forward values per
+    sample, its loss, each parameter's gradient and updated value."""
+
+    samples: tuple[int, ...]  # from 1
+    forward: tuple[SummaryRow, ...]
+    loss: SummaryRow
+    gradients: tuple[SummaryRow, ...]  # the gradient's symbol; values: (gradient, updated value)
+    updated: tuple[sp.Symbol, ...]
 
 
 @dataclass(frozen=True)
@@ -200,11 +223,14 @@ class Solution:
     data: DataTable = field(repr=False)
     diagram: Diagram = field(repr=False)
     detail: DetailedStep = field(repr=False)
+    summary: Summary = field(repr=False)
     training: Training | None = field(repr=False)
     notes: tuple[Note, ...]  # about the trained network (dead units)
     updates: tuple[ParameterUpdate, ...] = field(repr=False)
     final: tuple[Forward, ...] = field(repr=False)
     final_loss: float = 0.0
+    rounding: Rounding = Rounding.EXACT
+    digits: int = 3  # the decimals carried (rounding CARRY)
 
     @property
     def title(self) -> str:
@@ -227,9 +253,13 @@ class Solution:
                     "updated": {keys[n]: update.after[n] for n in trainable},
                 }
             )
+        rounding = {"mode": self.rounding.value}
+        if self.rounding is Rounding.CARRY:
+            rounding["digits"] = self.digits
         return {
             "format": FORMAT,
             "title": self.title,
+            "rounding": rounding,
             "steps": steps,
             "final": {"forward": [self._record(f) for f in self.final], "loss": self.final_loss},
         }

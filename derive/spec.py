@@ -19,6 +19,7 @@ import yaml
 from . import examples as builtin_examples
 from .errors import SpecError
 from .functions import ACTIVATION_NAMES, LOSS_NAMES
+from .notation import NOTATION_NAMES, OVERRIDABLE, notation_problem, safe_symbol
 
 
 class Batch(Enum):
@@ -29,6 +30,19 @@ class Batch(Enum):
 class Update(Enum):
     BATCH = "batch"
     SAMPLE = "sample"
+
+
+class Rounding(Enum):
+    EXACT = "exact"  # full precision, rounded only for display
+    CARRY = "carry"  # every shown value rounded and used as shown, as by hand
+
+
+@dataclass(frozen=True)
+class NotationChoice:
+    """A notation preset and the symbols a spec overrides in it (name → LaTeX)."""
+
+    base: str
+    overrides: tuple[tuple[str, str], ...] = ()
 
 
 class Text(str):
@@ -72,6 +86,8 @@ class Spec:
     steps: int
     learning_rate: float
     data: tuple[Sample, ...]
+    notation: NotationChoice | None = None
+    rounding: Rounding | None = None
 
     @property
     def outputs(self) -> int:
@@ -102,10 +118,14 @@ class Spec:
             "steps": self.steps,
             "learning_rate": self.learning_rate,
             "data": [{"x": list(s.x), "y": list(s.y)} for s in self.data],
+            **({"notation": {"base": self.notation.base, **dict(self.notation.overrides)}} if self.notation else {}),
+            **({"rounding": self.rounding.value} if self.rounding else {}),
         }
 
 
-TOP_FIELDS = ("title", "inputs", "layers", "loss", "batch", "update", "steps", "learning_rate", "data")
+TOP_FIELDS = (
+    "title", "inputs", "layers", "loss", "batch", "update", "steps", "learning_rate", "data", "notation", "rounding",
+)
 LAYER_FIELDS = ("units", "activation", "alpha", "weights", "bias", "train_bias")
 SAMPLE_FIELDS = ("x", "y")
 
@@ -284,6 +304,10 @@ def _validate(raw: Any, *, source: str, name: str) -> Spec:
         data.append(Sample(x, y))
 
     _check_loss(top, loss, layers, data)
+    notation = _notation(top, top.data.get("notation"), layers)
+    rounding = None
+    if top.has("rounding"):
+        rounding = Rounding(top.choice("rounding", top.data["rounding"], tuple(r.value for r in Rounding), "rounding"))
     return Spec(
         name=name,
         source=source,
@@ -296,7 +320,30 @@ def _validate(raw: Any, *, source: str, name: str) -> Spec:
         steps=steps,
         learning_rate=learning_rate,
         data=tuple(data),
+        notation=notation,
+        rounding=rounding,
     )
+
+
+def _notation(top: _Fields, raw: Any, layers: list[Layer]) -> NotationChoice | None:
+    """`notation: flat`, or `notation: {base: esuli, loss: L}` with symbols overridden."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"base": raw}
+    fields = _Fields(top.source, "notation", raw, ("base",) + OVERRIDABLE, "a notation name or {base: NAME, loss: L, …}")
+    base = fields.choice("base", fields.data.get("base", "layered"), NOTATION_NAMES, "notation")
+    overrides = []
+    for key in OVERRIDABLE:
+        if key in fields.data:
+            value = fields.data[key]
+            if not isinstance(value, str) or not safe_symbol(value):
+                raise fields.error(key, f"expected a LaTeX symbol such as L, \\mathcal{{L}} or \\alpha, got {_describe(value)}")
+            overrides.append((key, value))
+    problem = notation_problem(base, [(layer.units, len(layer.weights[0])) for layer in layers])
+    if problem:
+        raise fields.error("base", problem)
+    return NotationChoice(base, tuple(overrides))
 
 
 def _layer(source: str, path: str, raw: Any, fan_in: int, is_output: bool) -> Layer:

@@ -95,13 +95,15 @@ def test_students_first_prediction_and_loss():
 
 
 def test_students_output_delta_is_prediction_minus_target():
-    """The seed's shortcut ∂L/∂z₃ = ŷ − y for sigmoid with binary cross-entropy."""
-    solution = derive.solve("students")
-    data = solution.spec.data
-    for sample, forward in zip(solution.detail.backward, solution.detail.forward.samples):
-        output = sample.layers[0]
-        delta = output.upstream[0].value * output.local[0].value
-        assert delta == pytest.approx(forward.prediction[0] - data[sample.sample - 1].y[0], rel=1e-12)
+    """The seed's shortcut ∂L/∂z₃ = ŷ − y for sigmoid with binary cross-entropy: shown as
+    such, and equal to the product of the separate factors."""
+    shown, factors = derive.solve("students"), derive.solve("students", shortcut=False)
+    data = shown.spec.data
+    for with_shortcut, without, forward in zip(shown.detail.backward, factors.detail.backward, shown.detail.forward.samples):
+        expected = forward.prediction[0] - data[with_shortcut.sample - 1].y[0]
+        assert with_shortcut.layers[0].deltas[0].value == pytest.approx(expected, rel=1e-12)
+        output = without.layers[0]
+        assert output.upstream[0].value * output.local[0].value == pytest.approx(expected, rel=1e-12)
 
 
 def test_examples_listing():

@@ -1,6 +1,7 @@
-"""outputs/ is the gallery of the built-in examples; it must match what derive makes now.
+"""outputs/ is the gallery (the built-in examples, and esuli in every notation); it must
+match what derive makes now. Regenerate it from the repository root with:
 
-Regenerate it from the repository root with:  derive solve esuli elbasheer students
+    python -m derive.gallery
 """
 
 from __future__ import annotations
@@ -10,25 +11,35 @@ from pathlib import Path
 
 import pytest
 
-import derive
-from derive.render import Options, render_files
+from derive.gallery import gallery_files
 
 GALLERY = Path(__file__).resolve().parent.parent / "outputs"
-HOW = "outputs/ is stale: regenerate it with `derive solve esuli elbasheer students` from the repository root"
+HOW = "outputs/ is stale: regenerate it with `python -m derive.gallery` from the repository root"
 
 
-@pytest.mark.parametrize("name", list(derive.examples()))
-def test_gallery_is_current(name):
-    solution = derive.solve(name)
-    (files,), errors = render_files([(solution, ["md", "tex", "json"], Options(stem=name))])
-    assert not errors
-    assert sorted(p.name for p in (GALLERY / name).iterdir()) == sorted(files), HOW
-    for file_name, content in files.items():
-        stored = (GALLERY / name / file_name).read_text()
-        if file_name.endswith(".json"):
-            assert _same_key(json.loads(stored), json.loads(content)), f"{file_name}: {HOW}"
+@pytest.fixture(scope="module")
+def expected():
+    return gallery_files()
+
+
+def test_gallery_has_exactly_the_files(expected):
+    stored = sorted(str(p.relative_to(GALLERY)) for p in GALLERY.rglob("*") if p.is_file())
+    assert stored == sorted(expected), HOW
+
+
+def test_gallery_is_current(expected):
+    for relative, content in expected.items():
+        stored = (GALLERY / relative).read_text()
+        if relative.endswith(".json"):
+            assert _same_key(json.loads(stored), json.loads(content)), f"{relative}: {HOW}"
         else:
-            assert stored == content, f"{file_name}: {HOW}"
+            assert stored == content, f"{relative}: {HOW}"
+
+
+def test_every_notation_is_in_the_gallery(expected):
+    from derive.notation import NOTATION_NAMES
+
+    assert {relative.split(".")[1] for relative in expected if relative.startswith("notations/")} == set(NOTATION_NAMES)
 
 
 def _same_key(stored, current) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.notation import LayeredNotation
+from derive.notation import Notation
 from derive.printing import Printer, format_number, latex_text, markdown_text
 from derive.quantities import Kind, Partial, Quantity, symbol
 from derive.solution import Equation, Form, equation
 
-NOTATION = LayeredNotation(output_layer=2, outputs=1, samples=1)
+NOTATION = Notation(output_layer=2, outputs=1, samples=1, units=(2, 1), inputs=3)
 W = symbol(Quantity(Kind.WEIGHT, 1, 0, 1))
 X = symbol(Quantity(Kind.INPUT, unit=1))
 B = symbol(Quantity(Kind.BIAS, 1, 0))
