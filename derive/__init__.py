@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 from .derivation import solve
 from .errors import DeriveError, NumericalError, SpecError
 from .examples import DESCRIPTIONS as _EXAMPLES
+
+# After the submodule: `derive.exercise` is the function, not the module of that name.
 from .exercise import Exercise, exercise, exercise_from_shape
 from .render import render
 from .solution import Solution

@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
-
 from . import __version__
 from .derivation import solve
 from .errors import DeriveError, UsageError
 from .examples import DESCRIPTIONS
-from .exercise import MAX_SEED, exercise, parse_variant, shape_template, stress
-from .exports import csv_text
 from .files import write_all
-from .grading import DETAIL_FIELDS, GRADE_FIELDS, grade
 from .notation import NOTATION_NAMES
 from .printing import DEFAULT_DIGITS
 from .render import (
@@ -33,6 +28,7 @@ from .render import (
 from .spec import Rounding, load_spec
 
 DEFAULT_FORMATS = ("md", "tex", "json")
+MAX_SEED = 0xFFFF  # as derive.exercise.MAX_SEED: a variant id holds the seed in four hex digits
 DEFAULT_OUTPUT = Path("outputs")
 
 
@@ -227,11 +223,15 @@ def _progress(total: int, what: str):
     """A progress bar on standard error for more than one item; None otherwise."""
     if total <= 1:
         return None, lambda: None
+    from tqdm import tqdm
+
     bar = tqdm(total=total, desc=what, unit="", file=sys.stderr, leave=False)
     return (lambda number: bar.update(number - bar.n)), bar.close
 
 
 def _exercise(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `derive solve` starts faster without them.
+    from .exercise import exercise, parse_variant, shape_template, stress
     options = dict(low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding)
     if (args.spec is None) == (args.shape is None):
         raise UsageError("derive exercise: give a SPEC or --shape (with --activations and --loss), not both")
@@ -282,6 +282,8 @@ def _stress_table(report) -> str:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from .exports import csv_text
+    from .grading import DETAIL_FIELDS, GRADE_FIELDS, grade
     result = grade(Path(args.answers), Path(args.responses))
     output = Path(args.output)
     details = output.with_name(output.stem + "-details" + (output.suffix or ".csv"))

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +60,8 @@ def compile_pdf(tex: str, name: str) -> bytes:
 def compile_all(documents: Sequence[tuple[str, str]]) -> list[bytes | DeriveError]:
     """Compiles (tex, name) documents in parallel across the cores; a failure is
     returned in its place rather than raised, so the others still finish."""
+    from concurrent.futures import ThreadPoolExecutor
+
     check_toolchain()
 
     def one(document: tuple[str, str]) -> bytes | DeriveError:

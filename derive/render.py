@@ -14,22 +14,21 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import jinja2
 import sympy as sp
 
 from . import __version__
 from .errors import DeriveError, UsageError
-from .exercise import Exercise
-from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
-from .matrixview import MatrixView, matrix_view
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
-from .pdf import check_toolchain, compile_all
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from .solution import Equation, Form, Solution
 from .spec import Rounding, Text
 from .svg import loss_svg, network_svg
+
+if TYPE_CHECKING:
+    from .exercise import Exercise
 
 
 def template_dir() -> Path:
@@ -84,7 +83,9 @@ def _notation(solution: Solution, name: str | None = None) -> Notation:
 
 
 @lru_cache(maxsize=8)
-def _matrix_view(solution: Solution) -> MatrixView:
+def _matrix_view(solution: Solution):
+    from .matrixview import matrix_view
+
     return matrix_view(solution)
 
 
@@ -207,6 +208,8 @@ EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
 def exercise_files(
     exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None
 ) -> dict[str, Content]:
+    from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
+
     """Every file of a set of exercise variants, by path relative to the output directory:
     per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
     solutions.pdf, moodle.xml, qti/V….zip (Canvas), and always answers.csv and answers.json."""
@@ -258,6 +261,8 @@ def compile_latex_sources(results: list[dict[str, Content]]) -> list[DeriveError
     errors: list[DeriveError] = []
     if not pending:
         return errors
+    from .pdf import check_toolchain, compile_all
+
     try:
         check_toolchain()
         compiled = compile_all([(results[i][name].tex, results[i][name].name) for i, name in pending])
