@@ -32,44 +32,39 @@ MAX_SEED = 0xFFFF  # as derive.exercise.MAX_SEED: a variant id holds the seed in
 DEFAULT_OUTPUT = Path("outputs")
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(
-            f"unknown format {', '.join(unknown) or repr(text)}; choose from {', '.join(FORMATS)}"
-        )
-    return chosen
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _digits(text: str) -> int:
-    try:
-        digits = int(text)
-    except ValueError:
-        digits = -1
-    if not 0 <= digits <= 12:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 12, got {text!r}")
-    return digits
+def _format_list(allowed: Sequence[str]):
+    """An argument type: comma-separated format names, each one of `allowed`."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(dict.fromkeys(_names(text)))
+        unknown = [f for f in chosen if f not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"unknown format {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}"
+            )
+        return chosen
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return value
+def _whole(low: int, high: int | None = None):
+    """An argument type: a whole number from `low` (to `high`); 0x… is read as hexadecimal."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"≥ {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {limits}, got {text!r}")
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {text!r}")
-    return value
+    return parse
 
 
 def _shape(text: str) -> list[int]:
@@ -77,18 +72,6 @@ def _shape(text: str) -> list[int]:
         return [int(n) for n in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _exercise_formats(text: str) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(_names(text)))
-    unknown = [f for f in chosen if f not in EXERCISE_FORMATS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or repr(text)}; choose from {', '.join(EXERCISE_FORMATS)}")
-    return chosen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     solve_cmd.add_argument("specs", nargs="+", metavar="SPEC", help="spec file or built-in example name")
     solve_cmd.add_argument(
         "--format",
-        type=_formats,
+        type=_format_list(tuple(FORMATS)),
         default=DEFAULT_FORMATS,
         help=f"comma-separated output formats: {', '.join(FORMATS)} (default: {','.join(DEFAULT_FORMATS)})",
     )
@@ -117,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a directory, a file (one format), or - for standard output (default: outputs/<name>/)",
     )
     solve_cmd.add_argument(
-        "--digits", type=_digits, default=DEFAULT_DIGITS, help=f"decimals shown (default: {DEFAULT_DIGITS})"
+        "--digits", type=_whole(0, 12), default=DEFAULT_DIGITS, help=f"decimals shown (default: {DEFAULT_DIGITS})"
     )
     solve_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols as in a course (default: the spec's, else layered)")
     solve_cmd.add_argument(
@@ -141,20 +124,20 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--activations", type=_names, help="with --shape: one per layer, e.g. relu,sigmoid")
     exercise_cmd.add_argument("--loss", help="with --shape: the loss, e.g. half_sse")
     exercise_cmd.add_argument("--learning-rate", type=float, default=0.1, help="with --shape (default 0.1)")
-    exercise_cmd.add_argument("--count", type=_positive, default=1, help="how many variants (default 1)")
-    exercise_cmd.add_argument("--seed", type=_seed, default=1, help=f"0 to {MAX_SEED} (default 1); same seed, same files")
+    exercise_cmd.add_argument("--count", type=_whole(1), default=1, help="how many variants (default 1)")
+    exercise_cmd.add_argument("--seed", type=_whole(0, MAX_SEED), default=1, help=f"0 to {MAX_SEED} (default 1); same seed, same files")
     exercise_cmd.add_argument("--ask", help="forward, loss, gradients, updates or question ids such as a2[0],grad:W1[0,0]")
     exercise_cmd.add_argument(
-        "--format", type=_exercise_formats, default=("md", "tex", "json", "moodle"),
+        "--format", type=_format_list(EXERCISE_FORMATS), default=("md", "tex", "json", "moodle"),
         help=f"comma-separated: {', '.join(EXERCISE_FORMATS)} (default: md,tex,json,moodle)",
     )
     exercise_cmd.add_argument("--output", metavar="DIR", help="output directory (default: exercises/<name>/)")
     exercise_cmd.add_argument("--variant", metavar="ID", help="regenerate one variant exactly, e.g. V07-3f9a")
-    exercise_cmd.add_argument("--stress", type=_positive, metavar="N", help="draw N variants and report the rejections and spreads")
+    exercise_cmd.add_argument("--stress", type=_whole(1), metavar="N", help="draw N variants and report the rejections and spreads")
     exercise_cmd.add_argument("--low", type=float, default=-1.0, help="smallest drawn number (default -1)")
     exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
     exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
-    exercise_cmd.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
+    exercise_cmd.add_argument("--digits", type=_whole(0, 12), default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
     exercise_cmd.add_argument("--rounding", choices=[r.value for r in Rounding], help="how the key is computed: exact or carry (default: the spec's, else exact)")
     exercise_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols of the sheets and solutions")
 

@@ -41,9 +41,9 @@ def safe_symbol(text: str) -> bool:
     return all(command in _SAFE_COMMANDS for command in re.findall(r"\\([A-Za-z]+)", text)) and "\\\\" not in text
 
 
-def notation_problem(base: str, layers: Sequence[tuple[int, int]]) -> str | None:
-    """Why a notation cannot write a network of these (units, fan-in) layers, or None."""
-    if base == "single" and (len(layers) != 1 or layers[0][0] != 1):
+def notation_problem(base: str, units: Sequence[int]) -> str | None:
+    """Why a notation cannot write a network with these units per layer, or None."""
+    if base == "single" and list(units) != [1]:
         return "the single notation is for one neuron (one layer of one unit)"
     return None
 

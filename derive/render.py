@@ -284,7 +284,7 @@ def check_view(notation: str | None, detail: str, solution: Solution | None = No
     if detail not in DETAILS:
         raise UsageError(f"unknown detail {detail!r}; choose one of {', '.join(DETAILS)}")
     if notation is not None and solution is not None:
-        problem = notation_problem(notation, [(layer.units, layer.units) for layer in solution.spec.layers])
+        problem = notation_problem(notation, [layer.units for layer in solution.spec.layers])
         if problem:
             raise UsageError(f"--notation {notation}: {problem}")
 

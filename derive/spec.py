@@ -340,7 +340,7 @@ def _notation(top: _Fields, raw: Any, layers: list[Layer]) -> NotationChoice | N
             if not isinstance(value, str) or not safe_symbol(value):
                 raise fields.error(key, f"expected a LaTeX symbol such as L, \\mathcal{{L}} or \\alpha, got {_describe(value)}")
             overrides.append((key, value))
-    problem = notation_problem(base, [(layer.units, len(layer.weights[0])) for layer in layers])
+    problem = notation_problem(base, [layer.units for layer in layers])
     if problem:
         raise fields.error("base", problem)
     return NotationChoice(base, tuple(overrides))
