@@ -8,24 +8,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
 from .derivation import solve
 from .errors import DeriveError, UsageError
 from .examples import DESCRIPTIONS
 from .files import write_all
 from .notation import NOTATION_NAMES
 from .printing import DEFAULT_DIGITS
-from .render import (
-    DETAILS,
-    EXERCISE_FORMATS,
-    FORMATS,
-    Options,
-    check_view,
-    compile_latex_sources,
-    exercise_files,
-    render_files,
-)
+from .render import DETAILS, FORMATS, Options, check_view, compile_latex_sources, render_files
+from .sheets import EXERCISE_FORMATS
 from .spec import Rounding, load_spec
+from .version import __version__
 
 DEFAULT_FORMATS = ("md", "tex", "json")
 MAX_SEED = 0xFFFF  # as derive.exercise.MAX_SEED: a variant id holds the seed in four hex digits
@@ -105,10 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     solve_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols as in a course (default: the spec's, else layered)")
     solve_cmd.add_argument(
         "--rounding", choices=[r.value for r in Rounding],
-        help="exact: full precision, rounded for display; carry: every shown value rounded and used as shown (default: the spec's, else exact)",
+        help="carry: every shown value rounded and used as shown, so each line checks out on a calculator; "
+        "exact: full precision, rounded only for display (default: the spec's, else carry)",
     )
     solve_cmd.add_argument("--no-shortcut", action="store_true", help="show ∂E/∂ŷ·∂ŷ/∂z instead of ŷ − y for sigmoid+bce and softmax+cross-entropy")
-    solve_cmd.add_argument("--detail", choices=DETAILS, default="full", help="full (default), compact (equations only) or answers (the values alone)")
+    solve_cmd.add_argument(
+        "--detail", choices=DETAILS, default="handout",
+        help="handout (default: the first sample in full, the rest in tables), compact (the same without sentences), "
+        "full (every sample and factor), or answers (the values alone)",
+    )
     solve_cmd.add_argument("--template-dir", metavar="DIR", help="templates here replace the built-in ones of the same name")
 
     commands.add_parser("examples", help="list the built-in examples", description="List the built-in examples.")
@@ -239,7 +236,9 @@ def _exercise(args: argparse.Namespace) -> int:
     update, close = _progress(count, "variants")
     exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
     close()
-    check_view(args.notation, "full", exercises[0].solution)
+    check_view(args.notation, "full", exercises[0].derivation)
+    from .sheets import exercise_files
+
     files = exercise_files(exercises, args.format, args.digits, notation=args.notation)
     results = [files]
     errors = compile_latex_sources(results)

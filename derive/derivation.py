@@ -3,29 +3,42 @@ every update, the final forward pass.
 
 The symbolic side (which factors make up each chain-rule product, each factor's
 general form) comes from the network's SymPy expressions; the numbers come from the
-compiled network. One generic walk from the loss back to every parameter builds the
-backpropagation: no case per layer kind.
+compiled network, computed twice: as the document shows them (every shown value rounded
+and carried, by default) and at full precision (the JSON key). One generic walk from the
+loss back to every parameter builds the backpropagation: no case per layer kind.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Mapping, Sequence
+
 import sympy as sp
 
 from .figures import loss_curve, network_diagram
-from .functions import (
-    OUTPUT,
-    OUTPUTS,
-    PRE_ACTIVATION,
-    PRE_ACTIVATIONS,
-    TERM,
-    UNIT,
-    Activation,
-)
+from .functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, TERM, UNIT, Activation
 from .network import Network, NetworkLayer
-from .numeric import Backward, CompiledNetwork, Forward, carried, exact
+from .numeric import Backward, CompiledNetwork, Forward, ParameterUpdate, Run, carried, exact
 from .printing import DEFAULT_DIGITS
-from .quantities import partial, updated
+from .quantities import (
+    ANY_SAMPLE,
+    ANY_SOURCE,
+    ANY_UNIT,
+    Kind,
+    Partial,
+    Quantity,
+    final,
+    for_sample,
+    partial,
+    quantity_of,
+    symbol,
+    updated,
+)
 from .solution import (
+    Braced,
+    ClassRule,
+    Classification,
+    Comparison,
     DataTable,
     DetailedStep,
     Equation,
@@ -36,41 +49,52 @@ from .solution import (
     LayerForward,
     LossChange,
     LossRow,
+    Movement,
     NetworkDescription,
     Note,
     NoteKind,
+    Outcome,
     ParameterGradient,
     SampleBackward,
     SampleForward,
+    SampleOutcome,
     Solution,
     Summary,
-    SummaryRow,
     Training,
+    ValueRow,
+    ValueTable,
     equation,
 )
 from .spec import Rounding, load_spec
 
 # Loss tables longer than this show a selection of the steps (the JSON has all).
 MAX_TABLE_ROWS = 25
+# Samples per table of values: more go into a table of their own.
+TABLE_SAMPLES = 6
+# A learning rate at least this large gets a remark on its size.
+LARGE_LEARNING_RATE = 0.1
 _PIECEWISE_LINEAR = ("relu", "leaky_relu")
 
 
 def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Solution:
     """Derive the worked solution of a spec (a Spec, a path, an example name or a dict).
 
-    rounding: "exact" (full precision, rounded for display) or "carry" (every shown value
-    rounded to `digits` decimals and used as shown, as by hand); by default the spec's,
-    else exact. shortcut: write ∂E/∂z = ŷ − y for sigmoid + bce and softmax + cross-entropy."""
+    rounding: "carry" (the default: every shown value rounded to `digits` decimals and used
+    as shown, so that each line checks out on a calculator) or "exact" (full precision,
+    rounded only for display); by default the spec's. shortcut: write ∂E/∂z = ŷ − y for
+    sigmoid + bce and softmax + cross-entropy."""
     spec = load_spec(spec)
-    mode = Rounding(rounding) if rounding is not None else (spec.rounding or Rounding.EXACT)
+    mode = Rounding(rounding) if rounding is not None else (spec.rounding or Rounding.CARRY)
     network = Network(spec, shortcut=shortcut)
-    compiled = CompiledNetwork(network, carried(digits) if mode is Rounding.CARRY else exact)
-    updates, final = compiled.train()
-    everything = range(len(spec.data))
-    initial = compiled.evaluate(network.initial_values(), everything, 1)
-    first = updates[0]
+    compiled = CompiledNetwork(network, exact)
+    exact_run = compiled.run()
+    if mode is Rounding.CARRY:
+        compiled = compiled.with_keep(carried(digits))
+        shown = compiled.run()
+    else:
+        shown = exact_run
+    first = shown.updates[0]
     detail = _detailed_step(network, compiled, first)
-    final_loss = compiled.combine([f.loss for f in final])
     return Solution(
         spec=spec,
         network=network,
@@ -79,13 +103,10 @@ def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT
         diagram=network_diagram(network, network.initial_values()),
         detail=detail,
         summary=_summary(network, first),
-        training=_training(network, updates, compiled.combine([f.loss for f in initial]), final_loss)
-        if len(updates) > 1
-        else None,
-        notes=_dead_units(network, initial, final),
-        updates=tuple(updates),
-        final=final,
-        final_loss=final_loss,
+        training=_training(network, shown) if len(shown.updates) > 1 else None,
+        notes=_dead_units(network, shown),
+        shown=shown,
+        exact=exact_run,
         rounding=mode,
         digits=digits,
     )
@@ -129,6 +150,7 @@ def _describe(network: Network) -> NetworkDescription:
                 is_output=layer.is_output,
                 weights=equation(layer.weight_matrix, [Form(weights), Form(weights, values)]),
                 bias=bias,
+                parameters=tuple(equation(p, [Form(p, values)]) for p in layer.parameters),
                 shared_bias=layer.spec.shared_bias,
                 train_bias=layer.spec.train_bias,
             )
@@ -153,27 +175,41 @@ def _describe(network: Network) -> NetworkDescription:
         shortcut = equation(partial(loss_symbol, z), [Form(chain), Form(factors), Form(network.delta(0))])
     return NetworkDescription(
         inputs=network.spec.inputs,
+        outputs=network.spec.outputs,
         layers=tuple(layers),
         activations=tuple(_activation_definition(a) for a in used),
         loss=equation(loss_symbol, [Form(network.loss.definition), Form(network.per_sample_loss)]),
         loss_label=network.loss.label,
         learning_rate=equation(network.learning_rate, [], network.spec.learning_rate),
+        large_learning_rate=network.spec.learning_rate >= LARGE_LEARNING_RATE,
         shortcut=shortcut,
     )
 
 
 def _activation_definition(activation: Activation) -> tuple[Equation, Equation]:
+    """f(z) = definition, and f′(z) from sympy.diff, then written with f itself (σ(1 − σ))."""
     if activation.elementwise:
-        applied = activation.applied if activation.applied is not None else OUTPUT
-        definition = equation(applied, [Form(activation.definition)])
+        named = activation.named
+        definition = equation(named, [Form(activation.definition)])
         derivative_forms = [Form(activation.general_derivative)]
         shown = activation.derivative_shown_with_outputs([OUTPUT], 0, 0)
         if shown is not None:
-            derivative_forms.append(Form(shown))
-        lhs = sp.Derivative(applied, PRE_ACTIVATION) if activation.applied is not None else sp.Derivative(OUTPUT, PRE_ACTIVATION)
+            derivative_forms.append(Form(_substituted(shown, {OUTPUT: named})))
+        prime = activation.prime
+        lhs = prime(PRE_ACTIVATION) if prime is not None else sp.Derivative(OUTPUT, PRE_ACTIVATION)
         return definition, equation(lhs, derivative_forms)
     definition = equation(OUTPUTS[UNIT], [Form(activation.definition)])
     return definition, equation(sp.Derivative(OUTPUTS[TERM], PRE_ACTIVATIONS[UNIT]), [Form(activation.derivative_in_outputs)])
+
+
+def _substituted(expr: sp.Basic, replacements: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
+    """`expr` with symbols replaced, keeping the order of its terms and factors as written
+    (xreplace would re-sort them: (1 − σ(z))·σ(z) for σ(z)·(1 − σ(z)))."""
+    if expr in replacements:
+        return replacements[expr]
+    if not expr.args:
+        return expr
+    return expr.func(*[_substituted(arg, replacements) for arg in expr.args], evaluate=False)
 
 
 def _data_table(network: Network) -> DataTable:
@@ -194,55 +230,131 @@ def _values(network: Network, parameters, sample: int, forward: Forward, star: b
     values.update(zip(network.inputs, data.x))
     values.update(zip(network.targets, data.y))
     values[network.learning_rate] = network.spec.learning_rate
-    for layer, pre, out in zip(network.layers, forward.pre, forward.out):
+    for layer, weighted, pre, out in zip(network.layers, forward.weighted, forward.pre, forward.out):
+        values.update({name(s): v for s, v in zip(layer.weighted_sums, weighted)})
         values.update({name(z): v for z, v in zip(layer.pre_activations, pre)})
         values.update({name(a): v for a, v in zip(layer.outputs, out)})
     return values
 
 
-def _forward_pass(network: Network, compiled: CompiledNetwork, samples, forwards, parameters, star: bool) -> ForwardPass:
+def _forward_pass(
+    network: Network, compiled: CompiledNetwork, samples, forwards, parameters, star: bool
+) -> tuple[ForwardPass, list[dict[sp.Symbol, float]]]:
+    """The forward pass of the samples, and every sample's values by symbol."""
     rename = _star_map(network) if star else {}
     many = len(samples) > 1
     sample_passes = []
+    sample_values = []
     loss_values: dict[sp.Symbol, float] = {}
     for n, forward in zip(samples, forwards):
         values = _values(network, parameters, n, forward, star)
         loss_symbol = network.loss_symbol(n + 1 if many else None, updated=star)
         values[loss_symbol] = forward.loss
         loss_values[loss_symbol] = forward.loss
+        sample_values.append(values)
         layers = []
         for layer, pre, out in zip(network.layers, forward.pre, forward.out):
-            pre_equations, out_equations = [], []
+            pre_equations, brief, out_equations = [], [], []
             for i in range(layer.units):
                 z, a = layer.pre_activations[i], layer.outputs[i]
                 expr = layer.pre_activation(i, rename)
-                pre_equations.append(equation(rename.get(z, z), [Form(expr), Form(expr, values)], pre[i]))
-                forms = []
-                if layer.activation.applied is not None:
-                    forms.append(Form(layer.activation.applied.xreplace({PRE_ACTIVATION: rename.get(z, z)})))
+                braced = _braced_pre_activation(layer, i, rename)
+                pre_equations.append(equation(rename.get(z, z), [Form(expr), Form(braced, values)], pre[i]))
+                brief.append(equation(rename.get(z, z), [Form(braced, values)], pre[i]))
                 definition = layer.output(i).xreplace(rename)
-                forms += [Form(definition), Form(definition, values)]
+                forms = [Form(layer.activation.named.xreplace({PRE_ACTIVATION: rename.get(z, z)}))]
+                if not layer.activation.elementwise:
+                    forms.append(Form(definition))
+                forms.append(Form(definition, values))
                 out_equations.append(equation(rename.get(a, a), forms, out[i]))
             layers.append(
-                LayerForward(layer.number, layer.activation.label, layer.is_output, tuple(pre_equations), tuple(out_equations))
+                LayerForward(
+                    layer.number, layer.activation.label, layer.is_output, tuple(pre_equations), tuple(out_equations),
+                    braced=layer.spec.bias is not None,
+                    weighted_sum=_weighted_sum_rule(layer, rename),
+                    pre_activations_brief=tuple(brief),
+                )
             )
         loss_expr = network.per_sample_loss.xreplace(rename)
         loss = equation(loss_symbol, [Form(loss_expr), Form(loss_expr, values)], forward.loss)
-        sample_passes.append(SampleForward(n + 1, tuple(layers), loss, forward.out[-1]))
+        outputs = tuple(rename.get(a, a) for a in network.output_layer.outputs)
+        sample_passes.append(
+            SampleForward(n + 1, tuple(layers), loss, forward.out[-1], _classification(network, outputs, forward.out[-1]))
+        )
     combined_value = compiled.combine([f.loss for f in forwards])
     if many:
         total = _combined(network, list(loss_values))
         combined = equation(network.loss_symbol(updated=star), [Form(total), Form(total, loss_values)], combined_value)
     else:
         combined = sample_passes[0].loss
-    return ForwardPass(tuple(sample_passes), combined, combined_value)
+    tables = _chunks(_forward_table(network, samples, forwards, star)) if many else ()
+    return ForwardPass(tuple(sample_passes), combined, combined_value, tables), sample_values
+
+
+def _weighted_sum_rule(layer: NetworkLayer, rename: Mapping[sp.Symbol, sp.Symbol]) -> Equation:
+    """z_i = Σ_j w_ij a_j + b_i, with i and j standing for any unit and input (a layer of
+    one unit, or with one input, has its index written)."""
+    unit = 0 if layer.units == 1 else ANY_UNIT
+    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
+    name = (lambda s: updated(s)) if rename else (lambda s: s)
+    weight = name(symbol(Quantity(Kind.WEIGHT, layer.number, unit, source)))
+    feeding = quantity_of(layer.inputs[0])
+    product = _mul(weight, symbol(Quantity(feeding.kind, feeding.layer, source)) if feeding.kind is Kind.INPUT
+                   else name(symbol(Quantity(feeding.kind, feeding.layer, source))))
+    if source == ANY_SOURCE:
+        product = sp.Sum(product, (sp.Symbol("j", integer=True), 0, len(layer.inputs) - 1))
+    if layer.spec.bias is None:
+        total = product
+    else:
+        bias = layer.bias_parameters[0] if layer.spec.shared_bias else symbol(Quantity(Kind.BIAS, layer.number, unit))
+        total = _add(product, name(bias))
+    return equation(name(symbol(Quantity(Kind.PRE_ACTIVATION, layer.number, unit))), [Form(total)])
+
+
+def _braced_pre_activation(layer: NetworkLayer, unit: int, rename: Mapping[sp.Symbol, sp.Symbol]) -> sp.Expr:
+    """Σ w·a + b with the weighted sum under a brace (W x, then + b), as it is computed."""
+    expr = layer.pre_activation(unit, rename)
+    if layer.biases[unit] is None:
+        return expr
+    *products, bias = expr.args
+    part = products[0] if len(products) == 1 else _add(*products)
+    label = layer.weighted_sums[unit]
+    return _add(Braced(part, rename.get(label, label)), bias)
 
 
 def _star_map(network: Network) -> dict[sp.Symbol, sp.Symbol]:
     symbols = list(network.parameters)
     for layer in network.layers:
         symbols += list(layer.pre_activations) + list(layer.outputs)
+        symbols += list(layer.weighted_sums)
     return {s: updated(s) for s in symbols}
+
+
+def _classification(network: Network, outputs: Sequence[sp.Symbol], values: Sequence[float]) -> Classification | None:
+    """The predicted class of a classification output: each sigmoid output against ½, or
+    the largest softmax output."""
+    name = network.output_layer.activation.name
+    if name == "sigmoid":
+        comparisons = []
+        for output, value in zip(outputs, values):
+            relation = ">" if value > 0.5 else "<" if value < 0.5 else "="
+            comparisons.append(Comparison(output, value, relation, int(value >= 0.5)))
+        return Classification(ClassRule.THRESHOLD, tuple(comparisons))
+    if name == "softmax":
+        largest = max(range(len(values)), key=lambda k: values[k])
+        return Classification(ClassRule.LARGEST, (Comparison(outputs[largest], values[largest], "", largest),))
+    return None
+
+
+def _forward_table(network: Network, samples, forwards: Sequence[Forward], star: bool) -> ValueTable:
+    name = updated if star else (lambda s: s)
+    rows = []
+    for index, layer in enumerate(network.layers):
+        for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
+            rows.append(ValueRow(name(z), tuple(f.pre[index][i] for f in forwards)))
+            rows.append(ValueRow(name(a), tuple(f.out[index][i] for f in forwards)))
+    rows.append(ValueRow(network.loss_symbol(ANY_SAMPLE, updated=star), tuple(f.loss for f in forwards)))
+    return ValueTable(tuple(n + 1 for n in samples), tuple(rows))
 
 
 # -- backpropagation ---------------------------------------------------------------------
@@ -257,13 +369,9 @@ def _delta_factors(network: Network, layer: NetworkLayer, loss: sp.Symbol, unit:
     return [partial(loss, a), partial(a, z)]
 
 
-def _backward(
-    network: Network, sample: int, forward: Forward, backward: Backward, loss: sp.Symbol, values
-) -> tuple[SampleBackward, dict[sp.Symbol, float]]:
-    """The walk from the loss back to every parameter, output layer first; also returns
-    the values with every partial derivative's number added."""
-    values = dict(values)
-    # Every partial's number goes into `values` before an equation substitutes it.
+def _partial_values(network: Network, loss: sp.Symbol, backward: Backward) -> dict[sp.Symbol, float]:
+    """Every partial derivative's number of one sample's backward pass, by symbol."""
+    values: dict[sp.Symbol, float] = {}
     for index, layer in enumerate(network.layers):
         for i in range(layer.units):
             values[partial(loss, layer.outputs[i])] = backward.upstream[index][i]
@@ -271,17 +379,26 @@ def _backward(
             for k in layer.activation.jacobian_support(layer.units, i):
                 row = backward.local[index][k]
                 values[partial(layer.outputs[k], layer.pre_activations[i])] = row[0] if layer.activation.elementwise else row[i]
-    gradient_of = dict(zip(network.parameters, backward.gradient))
+    values.update((partial(loss, p), g) for p, g in zip(network.parameters, backward.gradient))
+    return values
 
+
+def _backward(
+    network: Network, sample: int, forward: Forward, backward: Backward, loss: sp.Symbol, values
+) -> tuple[SampleBackward, dict[sp.Symbol, float]]:
+    """The walk from the loss back to every parameter, output layer first; also returns
+    the values with every partial derivative's number added."""
+    values = {**values, **_partial_values(network, loss, backward)}
     layers = []
     for index in range(len(network.layers) - 1, -1, -1):
         layer = network.layers[index]
         shortcut = layer.is_output and network.shortcut
         upstream = [] if shortcut else [_upstream(network, index, loss, i, values) for i in range(layer.units)]
-        local = []
+        local, brief = [], []
         for i in range(layer.units if not shortcut else 0):
             for k in layer.activation.jacobian_support(layer.units, i):
                 local.append(_local(layer, k, i, values))
+                brief.append(_local_brief(layer, k, i, values))
         deltas = []
         if shortcut:
             for i, z in enumerate(layer.pre_activations):
@@ -292,35 +409,33 @@ def _backward(
                 z = layer.pre_activations[i]
                 total = _add(*[_mul(partial(loss, a), partial(a, z)) for a in layer.outputs])
                 deltas.append(equation(partial(loss, z), [Form(total), Form(total, values)], values[partial(loss, z)]))
-        gradients = []
+        gradients, each = [], []
         for parameter in layer.trainable:
-            factors = []
-            terms = []
+            factors, terms = [], []
             for i in layer.units_fed_by(parameter):
                 z = layer.pre_activations[i]
-                expr = layer.pre_activation(i)
                 local_factor = partial(z, parameter)
-                factor_value = layer.multiplier(parameter, i)
-                values[local_factor] = float(values.get(factor_value, factor_value))
+                multiplier = layer.multiplier(parameter, i)
+                values[local_factor] = float(values.get(multiplier, multiplier))
                 factors.append(
                     equation(
                         local_factor,
-                        [Form(sp.Derivative(expr, parameter)), Form(factor_value), Form(factor_value, values)],
+                        [Form(sp.Derivative(layer.pre_activation(i), parameter)), Form(multiplier), Form(multiplier, values)],
                         values[local_factor],
                     )
                 )
+                each.append(equation(local_factor, [Form(multiplier)]))
                 terms.append(_mul(*_delta_factors(network, layer, loss, i), local_factor))
             product = _add(*terms)
             gradient_symbol = partial(loss, parameter)
-            values[gradient_symbol] = gradient_of[parameter]
             gradients.append(
                 ParameterGradient(
                     parameter,
                     tuple(factors),
-                    equation(gradient_symbol, [Form(product), Form(product, values)], gradient_of[parameter]),
+                    equation(gradient_symbol, [Form(product), Form(product, values)], values[gradient_symbol]),
+                    equation(gradient_symbol, [Form(product, values)], values[gradient_symbol]),
                 )
             )
-        notes = _unit_notes(layer, forward.pre[index], backward.local[index], sample)
         layers.append(
             LayerBackward(
                 number=layer.number,
@@ -331,23 +446,66 @@ def _backward(
                 shortcut=shortcut,
                 upstream=tuple(upstream),
                 local=tuple(local),
+                local_brief=tuple(brief),
                 deltas=tuple(deltas),
+                linear=_linear(layer),
+                chain=_chain(network, layer, loss),
+                any_unit=layer.units > 1,
+                any_source=len(layer.inputs) > 1,
+                linear_each=tuple(dict.fromkeys(each)),
                 parameters=tuple(gradients),
-                notes=notes,
+                notes=_unit_notes(layer, forward.pre[index], backward.local[index], sample),
             )
         )
     return SampleBackward(sample + 1, tuple(layers)), values
 
 
+def _linear(layer: NetworkLayer) -> tuple[Equation, ...]:
+    """∂z_i/∂w_ij = a_j and ∂z_i/∂b_i = 1, with i and j standing for any unit and input
+    (a layer of one unit, or with one input, has its index written)."""
+    unit = 0 if layer.units == 1 else ANY_UNIT
+    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
+    z = symbol(Quantity(Kind.PRE_ACTIVATION, layer.number, unit))
+    weight = symbol(Quantity(Kind.WEIGHT, layer.number, unit, source))
+    quantity = quantity_of(layer.inputs[0])
+    source_symbol = symbol(Quantity(quantity.kind, quantity.layer, source))
+    forms = [equation(partial(z, weight), [Form(source_symbol)])]
+    if layer.spec.bias is not None and layer.spec.train_bias:
+        bias = layer.bias_parameters[0] if layer.spec.shared_bias else symbol(Quantity(Kind.BIAS, layer.number, unit))
+        forms.append(equation(partial(z, bias), [Form(sp.S.One)]))
+    return tuple(forms)
+
+
+def _chain(network: Network, layer: NetworkLayer, loss: sp.Symbol) -> tuple[Equation, ...]:
+    """The chain rule for any weight w_ij and bias b_i of the layer, stated once:
+    ∂E/∂w_ij = ∂E/∂a_i · ∂a_i/∂z_i · ∂z_i/∂w_ij (∂E/∂z_i · ∂z_i/∂w_ij where ∂E/∂z is one factor)."""
+    unit = 0 if layer.units == 1 else ANY_UNIT
+    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
+    z = symbol(Quantity(Kind.PRE_ACTIVATION, layer.number, unit))
+    a = symbol(Quantity(Kind.ACTIVATION, layer.number, unit))
+    factors = [partial(loss, z)] if network.direct_delta(layer) else [partial(loss, a), partial(a, z)]
+    parameters = [symbol(Quantity(Kind.WEIGHT, layer.number, unit, source))]
+    if layer.spec.bias is not None and layer.spec.train_bias and not layer.spec.shared_bias:
+        parameters.append(symbol(Quantity(Kind.BIAS, layer.number, unit)))
+    return tuple(equation(partial(loss, p), [Form(_mul(*factors, partial(z, p)))]) for p in parameters)
+
+
 def _upstream(network: Network, index: int, loss: sp.Symbol, unit: int, values) -> Equation:
-    """∂E/∂a_unit: from the loss at the output layer, else summed over the next layer,
-    reusing that layer's factors."""
+    """∂E/∂a_unit: at the output layer the loss differentiated in one visible step, else
+    summed over the next layer, reusing that layer's factors."""
     layer = network.layers[index]
     a = layer.outputs[unit]
     target = partial(loss, a)
     if layer.is_output:
-        derivative = network.loss.derivative(network.predictions, network.targets, unit)
-        return equation(target, [Form(derivative), Form(derivative, values)], values[target])
+        predictions, targets = network.predictions, network.targets
+        derivative = network.loss.derivative(predictions, targets, unit)
+        forms = [
+            Form(sp.Derivative(network.per_sample_loss, a)),
+            Form(network.loss.derivative_step(predictions, targets, unit)),
+            Form(derivative),
+            Form(derivative, values),
+        ]
+        return equation(target, forms, values[target])
     following = network.layers[index + 1]
     chain = []
     with_weights = []
@@ -371,6 +529,19 @@ def _local(layer: NetworkLayer, output: int, unit: int, values) -> Equation:
     return equation(partial(a, z), forms, values[partial(a, z)])
 
 
+def _local_brief(layer: NetworkLayer, output: int, unit: int, values) -> Equation:
+    """∂a/∂z as f′(z) (its general form is in the Network section), with its number:
+    σ′(z) = ŷ(1 − ŷ) = 0.526 · (1 − 0.526), ReLU′(z) = ReLU′(0.29)."""
+    prime = layer.activation.prime
+    if prime is None:
+        return _local(layer, output, unit, values)
+    z, a = layer.pre_activations[unit], layer.outputs[output]
+    applied = prime(z)
+    shown = layer.activation.derivative_shown_with_outputs(layer.outputs, output, unit)
+    forms = [Form(applied)] + ([Form(shown), Form(shown, values)] if shown is not None else [Form(applied, values)])
+    return equation(partial(a, z), forms, values[partial(a, z)])
+
+
 def _unit_notes(layer: NetworkLayer, pre, local, sample: int) -> tuple[Note, ...]:
     if layer.activation.name not in _PIECEWISE_LINEAR:
         return ()
@@ -383,29 +554,71 @@ def _unit_notes(layer: NetworkLayer, pre, local, sample: int) -> tuple[Note, ...
     return tuple(notes)
 
 
-def _dead_units(network: Network, initial: tuple[Forward, ...], final: tuple[Forward, ...]) -> tuple[Note, ...]:
+def _dead_units(network: Network, run: Run) -> tuple[Note, ...]:
     """ReLU units that output 0 for every sample after training: no gradient reaches
-    their weights any more. Dead if training killed them, never active otherwise."""
+    their weights any more. Dead if training killed them, never active otherwise. The
+    pre-activation is named as after the update (z*), or after the last of several."""
+    after_name = updated if len(run.updates) == 1 else final
     notes = []
     for index, layer in enumerate(network.layers):
         if layer.activation.name != "relu":
             continue
         for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
-            after = [f.pre[index][i] for f in final]
+            after = [f.pre[index][i] for f in run.final]
             if all(v <= 0 for v in after):
-                was_active = any(f.pre[index][i] > 0 for f in initial)
-                notes.append(Note(NoteKind.DEAD if was_active else NoteKind.NEVER_ACTIVE, a, z, max(after)))
+                was_active = any(f.pre[index][i] > 0 for f in run.initial)
+                notes.append(Note(NoteKind.DEAD if was_active else NoteKind.NEVER_ACTIVE, a, after_name(z), max(after)))
     return tuple(notes)
+
+
+def _backward_table(network: Network, samples, all_values: Sequence[Mapping[sp.Symbol, float]]) -> ValueTable:
+    """Every sample's backward quantities, in the order the worked sample shows them."""
+    rows = []
+    for index in range(len(network.layers) - 1, -1, -1):
+        layer = network.layers[index]
+        wanted: list[sp.Symbol] = []
+        shortcut = layer.is_output and network.shortcut
+        if not shortcut:
+            wanted += [partial(network.loss_symbol(), a) for a in layer.outputs]
+            wanted += [
+                partial(layer.outputs[k], layer.pre_activations[i])
+                for i in range(layer.units)
+                for k in layer.activation.jacobian_support(layer.units, i)
+            ]
+        if shortcut or not layer.activation.elementwise:
+            wanted += [partial(network.loss_symbol(), z) for z in layer.pre_activations]
+        wanted += [partial(network.loss_symbol(), p) for p in layer.trainable]
+        for sym in wanted:
+            per_sample = []
+            for n, values in zip(samples, all_values):
+                per_sample.append(values[for_sample(sym, n + 1) if _is_loss_partial(sym) else sym])
+            rows.append(ValueRow(for_sample(sym, ANY_SAMPLE) if _is_loss_partial(sym) else sym, tuple(per_sample)))
+    return ValueTable(tuple(n + 1 for n in samples), tuple(rows))
+
+
+def _chunks(table: ValueTable) -> tuple[ValueTable, ...]:
+    """The table split into tables of at most TABLE_SAMPLES samples, to fit a page."""
+    return tuple(
+        ValueTable(table.samples[start : start + TABLE_SAMPLES], tuple(
+            ValueRow(row.symbol, row.values[start : start + TABLE_SAMPLES]) for row in table.rows
+        ))
+        for start in range(0, len(table.samples), TABLE_SAMPLES)
+    )
+
+
+def _is_loss_partial(sym: sp.Symbol) -> bool:
+    quantity = quantity_of(sym)
+    return isinstance(quantity, Partial) and quantity.of.kind is Kind.LOSS
 
 
 # -- the first update in full ---------------------------------------------------------------
 
 
-def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> DetailedStep:
+def _detailed_step(network: Network, compiled: CompiledNetwork, first: ParameterUpdate) -> DetailedStep:
     spec = network.spec
     samples = first.samples
     many = len(samples) > 1
-    forward = _forward_pass(network, compiled, samples, first.forwards, first.before, star=False)
+    forward, _ = _forward_pass(network, compiled, samples, first.forwards, first.before, star=False)
     backward = []
     sample_values: list[dict[sp.Symbol, float]] = []
     gradient_values: dict[sp.Symbol, float] = {}
@@ -420,7 +633,8 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> Detail
         gradient_values.update({partial(loss, p): values[partial(loss, p)] for p in network.trainable})
 
     overall = network.loss_symbol()
-    combined = []
+    combined, combined_brief = [], []
+    combined_rule = None
     if many:
         for parameter in network.trainable:
             terms = [partial(network.loss_symbol(n + 1), parameter) for n in samples]
@@ -428,51 +642,103 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first) -> Detail
             value = first.gradient[network.parameters.index(parameter)]
             gradient_values[partial(overall, parameter)] = value
             combined.append(equation(partial(overall, parameter), [Form(total), Form(total, gradient_values)], value))
+            combined_brief.append(equation(partial(overall, parameter), [Form(total, gradient_values)], value))
+        combined_rule = _combination_rule(network, len(samples))
 
     update_values = dict(gradient_values)
     update_values.update(zip(network.parameters, first.before))
     update_values[network.learning_rate] = spec.learning_rate
-    updates = []
+    updates, updates_brief = [], []
     for parameter in network.trainable:
         position = network.parameters.index(parameter)
         rule = _add(parameter, _mul(-1, network.learning_rate, partial(overall, parameter)))
         updates.append(equation(updated(parameter), [Form(rule), Form(rule, update_values)], first.after[position]))
+        updates_brief.append(equation(updated(parameter), [Form(rule, update_values)], first.after[position]))
+    theta = symbol(Quantity(Kind.PARAMETER))
+    update_rule = equation(updated(theta), [Form(_add(theta, _mul(-1, network.learning_rate, partial(overall, theta))))])
 
     again = compiled.evaluate(first.after, samples, first.step)
-    repeated = _forward_pass(network, compiled, samples, again, first.after, star=True)
+    repeated, repeated_values = _forward_pass(network, compiled, samples, again, first.after, star=True)
     trainable = set(network.trainable)
     return DetailedStep(
         samples=tuple(n + 1 for n in samples),
         forward=forward,
         backward=tuple(backward),
+        backward_tables=_chunks(_backward_table(network, samples, sample_values)) if many else (),
+        sample_loss=network.loss_symbol(ANY_SAMPLE),
         combined=tuple(combined),
+        combined_rule=combined_rule,
+        combined_brief=tuple(combined_brief),
         batch=spec.batch.value,
         updates=tuple(updates),
+        update_rule=update_rule,
+        updates_brief=tuple(updates_brief),
         repeated=repeated,
-        loss_change=_change(forward.value, repeated.value),
+        outcome=_outcome(network, first, again, forward.value, repeated.value),
         frozen=tuple(p for p in network.parameters if p not in trainable),
         values=tuple(sample_values),
         update_values={**update_values, **{updated(p): v for p, v in zip(network.parameters, first.after)}},
+        repeated_values=tuple(repeated_values),
     )
 
 
-def _summary(network: Network, first) -> Summary:
+def _combination_rule(network: Network, count: int) -> Equation:
+    """∂E/∂θ = (1/N) Σ_n ∂E_n/∂θ (or the plain sum), for any parameter θ."""
+    theta = symbol(Quantity(Kind.PARAMETER))
+    n = sp.Symbol("n", integer=True, positive=True)
+    total = sp.Sum(partial(network.loss_symbol(ANY_SAMPLE), theta), (n, 1, count))
+    if network.spec.batch.value == "mean":
+        total = _mul(sp.Rational(1, count), total)
+    return equation(partial(network.loss_symbol(), theta), [Form(total)])
+
+
+def _outcome(network: Network, first: ParameterUpdate, again: Sequence[Forward], before: float, after: float) -> Outcome:
+    """What the update did, sample by sample: the loss, the prediction's distance to the
+    target, the predicted class."""
+    outputs = network.output_layer.outputs
+    samples = []
+    for n, old, new in zip(first.samples, first.forwards, again):
+        targets = network.spec.data[n].y
+        distance_before = math.fsum((y - p) ** 2 for y, p in zip(targets, old.out[-1]))
+        distance_after = math.fsum((y - p) ** 2 for y, p in zip(targets, new.out[-1]))
+        movement = (
+            Movement.TOWARDS if distance_after < distance_before else Movement.AWAY if distance_after > distance_before else Movement.UNCHANGED
+        )
+        old_classes = _classification(network, outputs, old.out[-1])
+        new_classes = _classification(network, outputs, new.out[-1])
+        samples.append(
+            SampleOutcome(
+                sample=n + 1,
+                targets=targets,
+                before=old.out[-1],
+                after=new.out[-1],
+                loss_before=old.loss,
+                loss_after=new.loss,
+                movement=movement,
+                classes_before=old_classes.classes if old_classes else None,
+                classes_after=new_classes.classes if new_classes else None,
+            )
+        )
+    return Outcome(_change(before, after), tuple(samples))
+
+
+def _summary(network: Network, first: ParameterUpdate) -> Summary:
     rows = []
     for index, layer in enumerate(network.layers):
         for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
-            rows.append(SummaryRow(z, tuple(f.pre[index][i] for f in first.forwards)))
-            rows.append(SummaryRow(a, tuple(f.out[index][i] for f in first.forwards)))
+            rows.append(ValueRow(z, tuple(f.pre[index][i] for f in first.forwards)))
+            rows.append(ValueRow(a, tuple(f.out[index][i] for f in first.forwards)))
     loss = network.loss_symbol()
     trainable = set(network.trainable)
     gradients = [
-        SummaryRow(partial(loss, p), (first.gradient[n], first.after[n]))
+        ValueRow(partial(loss, p), (first.gradient[n], first.after[n]))
         for n, p in enumerate(network.parameters)
         if p in trainable
     ]
     return Summary(
         samples=tuple(n + 1 for n in first.samples),
         forward=tuple(rows),
-        loss=SummaryRow(loss, (first.loss,)),
+        loss=ValueRow(loss, (first.loss,)),
         gradients=tuple(gradients),
         updated=tuple(updated(p) for p in network.parameters if p in trainable),
     )
@@ -487,27 +753,32 @@ def _change(before: float, after: float) -> LossChange:
 # -- many updates ------------------------------------------------------------------------------
 
 
-def _training(network: Network, updates, initial_loss: float, final_loss: float) -> Training:
-    rows = [LossRow(u.step, tuple(n + 1 for n in u.samples), u.loss) for u in updates]
+def _training(network: Network, run: Run) -> Training:
+    everything = tuple(range(1, len(network.spec.data) + 1))
+    rows = [LossRow(u.step - 1, tuple(n + 1 for n in u.samples), u.loss) for u in run.updates]
+    rows.append(LossRow(len(run.updates), everything, run.final_loss, final=True))
     shown = rows if len(rows) <= MAX_TABLE_ROWS else _selection(rows)
-    values = dict(zip(network.parameters, updates[-1].after))
+    values = {final(p): v for p, v in zip(network.parameters, run.updates[-1].after)}
     final_parameters = []
     for layer in network.layers:
-        weights = sp.ImmutableMatrix([list(row) for row in layer.weights])
-        final_parameters.append(equation(layer.weight_matrix, [Form(weights, values)]))
+        weights = sp.ImmutableMatrix([[final(w) for w in row] for row in layer.weights])
+        final_parameters.append(equation(final(layer.weight_matrix), [Form(weights, values)]))
         if layer.spec.shared_bias:
-            final_parameters.append(equation(layer.bias_parameters[0], [Form(layer.bias_parameters[0], values)]))
+            bias = final(layer.bias_parameters[0])
+            final_parameters.append(equation(bias, [Form(bias, values)]))
         elif layer.spec.bias is not None:
-            final_parameters.append(equation(layer.bias_vector, [Form(sp.ImmutableMatrix([[b] for b in layer.biases]), values)]))
+            column = sp.ImmutableMatrix([[final(b)] for b in layer.biases])
+            final_parameters.append(equation(final(layer.bias_vector), [Form(column, values)]))
     return Training(
         rows=tuple(shown),
         per_sample=network.spec.update.value == "sample",
-        updates=len(rows),
+        updates=len(run.updates),
         all_rows=len(shown) == len(rows),
         final_parameters=tuple(final_parameters),
-        final_loss=final_loss,
-        initial_loss=initial_loss,
-        curve=loss_curve([u.loss for u in updates] + [final_loss]),
+        final_parameter_list=tuple(equation(final(p), [Form(final(p), values)]) for p in network.parameters),
+        final_loss=run.final_loss,
+        initial_loss=run.initial_loss,
+        curve=loss_curve([(row.updates, row.loss) for row in rows]),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import ROUND_HALF_UP, Decimal
 import re
 import statistics
 from collections import Counter
@@ -22,7 +23,7 @@ import sympy as sp
 from .derivation import solve
 from .errors import DeriveError, UsageError
 from .network import Network
-from .numeric import CompiledNetwork, carried, exact
+from .numeric import CompiledNetwork, Run, carried
 from .printing import DEFAULT_DIGITS
 from .quantities import Kind, partial, quantity_of, updated
 from .solution import LossChange, Solution
@@ -30,6 +31,8 @@ from .spec import Rounding, Spec, load_spec
 
 MAX_SEED = 0xFFFF  # the seed is part of a variant's id, as four hex digits
 MAX_ATTEMPTS = 500
+# Good draws looked at for one whose structure (dead units, sign of the error) is used least.
+VARIETY_DRAWS = 8
 SATURATION = 4.0  # |z| beyond which a sigmoid or tanh is flat: a poor exercise
 ASK_GROUPS = ("forward", "loss", "gradients", "updates")
 
@@ -47,7 +50,8 @@ class Rejection(Enum):
     ZERO_GRADIENT = "an asked gradient is exactly 0"
     SATURATED = "a sigmoid or tanh is saturated (|z| > 4)"
     LOSS_NOT_FALLING = "the loss does not fall after the update"
-    SHOWS_AS_ZERO = "an asked value shows as 0 at the displayed precision"
+    FEW_DIGITS = "an asked value has fewer than two significant digits at the displayed precision"
+    NOT_DISTINCT = "two asked values are equal within their tolerances"
     DUPLICATE = "it duplicates another variant"
     OVERFLOW = "the numbers overflow (log(0), exp of a huge number)"
 
@@ -57,29 +61,37 @@ class Question:
     id: str  # a2[0], z1[1], loss, grad:W1[0,0], new:W1[0,0]
     kind: QuestionKind
     symbol: sp.Symbol  # what is asked for, printed by the notation
+    # What it is about, named as the network diagram labels it: a weight by its edge
+    # (from, to), a bias or a forward value by its unit.
+    edge: tuple[sp.Symbol, sp.Symbol] | None = None
+    unit: sp.Symbol | None = None
+    role: str = ""  # pre_activation, activation, weight, bias: for the wording
 
 
 @dataclass(frozen=True)
 class Answer:
-    value: float  # at the displayed precision, as the key shows it
+    value: float  # at the displayed precision, as the key (and the worked solution) shows it
     tolerance: float
     exact: float  # full precision
 
 
 @dataclass(frozen=True)
 class Exercise:
+    """One variant. Its views — `sheet(format)`, `solution(format)` and the Jupyter display —
+    are attached by the package (derive/__init__.py), which comes after rendering."""
+
     id: str  # V07-3f9a: variant 7 of seed 0x3f9a
     number: int  # from 1
     seed: int
     spec: Spec
-    solution: Solution = field(repr=False)
+    derivation: Solution = field(repr=False)  # the worked solution record; solution(format) is its document
     questions: tuple[Question, ...]
     answers: Mapping[str, Answer] = field(repr=False)
     digits: int = DEFAULT_DIGITS
 
     def key(self) -> dict[str, Any]:
         """key.json: the variant's derive-solution JSON, its full spec and its questions."""
-        key = self.solution.to_dict()
+        key = self.derivation.to_dict()
         key["variant"] = self.id
         key["spec"] = self.spec.to_dict()
         key["questions"] = [
@@ -141,39 +153,51 @@ def draw(template: Spec, rng: random.Random, low: float, high: float, decimals: 
 # -- questions and answers ---------------------------------------------------------------------
 
 
-def _askable(network: Network) -> dict[str, tuple[QuestionKind, sp.Symbol]]:
-    """Every question id a variant can be asked, in the order of the solution."""
-    ids: dict[str, tuple[QuestionKind, sp.Symbol]] = {}
+def _askable(network: Network) -> dict[str, Question]:
+    """Every question a variant can be asked, by id, in the order of the solution."""
+    questions: dict[str, Question] = {}
     for layer in network.layers:
         for z, a in zip(layer.pre_activations, layer.outputs):
-            ids[quantity_of(z).key] = (QuestionKind.FORWARD, z)
-            ids[quantity_of(a).key] = (QuestionKind.PREDICTION if layer.is_output else QuestionKind.FORWARD, a)
+            questions[quantity_of(z).key] = Question(quantity_of(z).key, QuestionKind.FORWARD, z, unit=a, role="pre_activation")
+            kind = QuestionKind.PREDICTION if layer.is_output else QuestionKind.FORWARD
+            questions[quantity_of(a).key] = Question(quantity_of(a).key, kind, a, unit=a, role="activation")
     loss = network.loss_symbol()
-    ids["loss"] = (QuestionKind.LOSS, loss)
-    for parameter in network.trainable:
-        ids[f"grad:{quantity_of(parameter).key}"] = (QuestionKind.GRADIENT, partial(loss, parameter))
-    for parameter in network.trainable:
-        ids[f"new:{quantity_of(parameter).key}"] = (QuestionKind.UPDATE, updated(parameter))
-    return ids
+    questions["loss"] = Question("loss", QuestionKind.LOSS, loss)
+    for kind, prefix, name in ((QuestionKind.GRADIENT, "grad", lambda p: partial(loss, p)), (QuestionKind.UPDATE, "new", updated)):
+        for layer in network.layers:
+            for parameter in layer.trainable:
+                key = f"{prefix}:{quantity_of(parameter).key}"
+                if quantity_of(parameter).kind is Kind.WEIGHT:
+                    (unit,) = layer.units_fed_by(parameter)
+                    source = layer.inputs[layer.weights[unit].index(parameter)]
+                    questions[key] = Question(key, kind, name(parameter), edge=(source, layer.outputs[unit]), role="weight")
+                else:
+                    fed = layer.units_fed_by(parameter)
+                    questions[key] = Question(key, kind, name(parameter), unit=layer.outputs[fed[0]] if len(fed) == 1 else None, role="bias")
+    return questions
 
 
-def _default_ask(network: Network) -> list[str]:
-    """The output, the loss, one gradient in each layer and one updated weight."""
+def _default_ask(network: Network, values: Mapping[str, float] | None) -> list[str]:
+    """The output, the loss, in each layer the gradient of the weight that matters most
+    (the largest gradient: never a dead unit's), and that weight's update in the output layer."""
     asked = [quantity_of(a).key for a in network.output_layer.outputs] + ["loss"]
+    chosen = None
     for layer in network.layers:
-        weights = [w for w in layer.trainable if quantity_of(w).kind is Kind.WEIGHT]
+        weights = [f"grad:{quantity_of(w).key}" for w in layer.trainable if quantity_of(w).kind is Kind.WEIGHT]
         if weights:
-            asked.append(f"grad:{quantity_of(weights[0]).key}")
-    last = [w for w in network.output_layer.trainable if quantity_of(w).kind is Kind.WEIGHT]
-    if last:
-        asked.append(f"new:{quantity_of(last[0]).key}")
+            chosen = max(weights, key=lambda q: abs(values[q])) if values else weights[0]
+            asked.append(chosen)
+    if chosen is not None and network.output_layer.trainable:
+        asked.append("new:" + chosen.split(":", 1)[1])
     return asked
 
 
-def resolve_ask(network: Network, ask: str | Sequence[str] | None) -> tuple[Question, ...]:
+def resolve_ask(network: Network, ask: str | Sequence[str] | None, values: Mapping[str, float] | None = None) -> tuple[Question, ...]:
+    """The questions `ask` names (groups or ids), or the default ones, which depend on the
+    variant's `values` (question id → value)."""
     askable = _askable(network)
     if ask is None:
-        wanted = _default_ask(network)
+        wanted = _default_ask(network, values)
     else:
         # Commas separate questions, but not the indices of a weight: grad:W1[0,0].
         tokens = [t.strip() for t in (re.split(r",(?![^\[]*\])", ask) if isinstance(ask, str) else ask) if t.strip()]
@@ -182,32 +206,18 @@ def resolve_ask(network: Network, ask: str | Sequence[str] | None) -> tuple[Ques
             if token in ASK_GROUPS:
                 kinds = {"forward": (QuestionKind.FORWARD, QuestionKind.PREDICTION), "loss": (QuestionKind.LOSS,),
                          "gradients": (QuestionKind.GRADIENT,), "updates": (QuestionKind.UPDATE,)}[token]
-                wanted += [i for i, (k, _) in askable.items() if k in kinds]
+                wanted += [i for i, q in askable.items() if q.kind in kinds]
             elif token in askable:
                 wanted.append(token)
             else:
                 known = ", ".join(list(ASK_GROUPS) + list(askable)[:6]) + ", …"
                 raise UsageError(f"--ask: unknown question {token!r}; choose from {known}")
-    return tuple(Question(i, *askable[i]) for i in dict.fromkeys(wanted))
+    return tuple(askable[i] for i in dict.fromkeys(wanted))
 
 
-def _values(key: Mapping[str, Any]) -> dict[str, float]:
-    """Question id → value, from a derive-solution key: the first update's first sample."""
-    step = key["steps"][0]
-    values = dict(step["forward"][0])
-    values["loss"] = step["loss"]
-    values.update({f"grad:{k}": v for k, v in step["gradients"].items()})
-    values.update({f"new:{k}": v for k, v in step["updated"].items()})
-    return values
-
-
-def _other_values(spec: Spec, digits: int, rounding: Rounding) -> dict[str, float]:
-    """The same values computed the other way: carrying every shown value rounded, as a
-    student does by hand (when the key is exact), or exactly (when the key carries)."""
-    network = Network(spec)
-    compiled = CompiledNetwork(network, exact if rounding is Rounding.CARRY else carried(digits))
-    updates, _ = compiled.train()
-    first = updates[0]
+def _run_values(network: Network, run: Run) -> dict[str, float]:
+    """Question id → value in a run: the first update's first sample."""
+    first = run.updates[0]
     values: dict[str, float] = {"loss": first.loss}
     for layer, pre, out in zip(network.layers, first.forwards[0].pre, first.forwards[0].out):
         values.update({quantity_of(z).key: v for z, v in zip(layer.pre_activations, pre)})
@@ -225,23 +235,32 @@ def _round_up(value: float, decimals: int) -> float:
     return math.ceil(value * scale - 1e-9) / scale
 
 
-def answers_of(questions: Iterable[Question], exact: Mapping[str, float], student: Mapping[str, float], digits: int) -> dict[str, Answer]:
-    """Each answer at the displayed precision, with a tolerance that accepts a student who
-    carried rounded values and one who did not (the gap between the two results) plus half
-    a unit in the last digit of their answer and of the key's."""
+def _round(value: float, digits: int) -> float:
+    """Half away from zero, as the documents round."""
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)) + 0.0
+
+
+def answers_of(
+    questions: Iterable[Question], shown: Mapping[str, float], other: Mapping[str, float], digits: int,
+    exact: Mapping[str, float] | None = None,
+) -> dict[str, Answer]:
+    """Each answer as the worked solution shows it, with a tolerance that accepts a student
+    who computed the other way (carrying rounded values, or not): the gap between the two
+    results plus half a unit in the last digit of their answer and of the key's."""
     unit = 10.0**-digits
+    exact = exact or shown
     answers = {}
     for question in questions:
-        value = exact[question.id]
-        tolerance = _round_up(abs(student[question.id] - value) + unit, digits + 1)
-        answers[question.id] = Answer(value=round(value, digits) + 0.0, tolerance=tolerance, exact=value)
+        value = _round(shown[question.id], digits)
+        tolerance = _round_up(abs(other[question.id] - value) + unit, digits + 1)
+        answers[question.id] = Answer(value=value, tolerance=tolerance, exact=exact[question.id])
     return answers
 
 
 # -- the rules of a good variant ---------------------------------------------------------------
 
 
-def rejections(solution: Solution, questions: Sequence[Question], values: Mapping[str, float], digits: int) -> list[Rejection]:
+def rejections(solution: Solution, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int) -> list[Rejection]:
     network = solution.network
     reasons = []
     forwards = solution.updates[0].forwards
@@ -253,21 +272,37 @@ def rejections(solution: Solution, questions: Sequence[Question], values: Mappin
             reasons.append(Rejection.DEAD_LAYER)
         if layer.activation.name in ("sigmoid", "tanh") and any(abs(z) > SATURATION for z in pre):
             reasons.append(Rejection.SATURATED)
-    if any(q.kind is QuestionKind.GRADIENT and values[q.id] == 0 for q in questions):
+    if any(q.kind is QuestionKind.GRADIENT and answers[q.id].exact == 0 for q in questions):
         reasons.append(Rejection.ZERO_GRADIENT)
     if solution.detail.loss_change is not LossChange.FELL:
         reasons.append(Rejection.LOSS_NOT_FALLING)
-    if any(round(values[q.id], digits) == 0 for q in questions):
-        reasons.append(Rejection.SHOWS_AS_ZERO)
+    # Two significant digits: at 3 decimals at least 0.01, else nearly any guess is within tolerance.
+    if any(abs(answers[q.id].value) < 10.0 ** (1 - digits) for q in questions):
+        reasons.append(Rejection.FEW_DIGITS)
+    asked = [answers[q.id] for q in questions]
+    if any(abs(a.value - b.value) <= a.tolerance + b.tolerance for i, a in enumerate(asked) for b in asked[i + 1 :]):
+        reasons.append(Rejection.NOT_DISTINCT)
     return list(dict.fromkeys(reasons))
+
+
+def structure(solution: Solution) -> tuple:
+    """What makes two variants different exercises rather than other numbers: which ReLU
+    units are dead for the first sample, and the sign of each output's error."""
+    first = solution.updates[0].forwards[0]
+    dead = tuple(
+        tuple(z <= 0 for z in first.pre[index])
+        for index, layer in enumerate(solution.network.layers)
+        if layer.activation.name == "relu"
+    )
+    return dead + (tuple(p > y for p, y in zip(first.out[-1], solution.spec.data[0].y)),)
 
 
 @dataclass(frozen=True)
 class _Draw:
     spec_dict: dict[str, Any]
-    solution: Solution
+    solution: Solution | None
     questions: tuple[Question, ...]
-    values: dict[str, float]
+    answers: dict[str, Answer]
     reasons: list[Rejection]
 
 
@@ -277,11 +312,17 @@ def _attempt(template: Spec, seed: int, number: int, attempt: int, settings: "_S
     spec = load_spec(spec_dict, name=variant_id(number, seed))
     try:
         solution = solve(spec, rounding=settings.rounding, digits=settings.digits)
+        if settings.rounding is Rounding.CARRY:
+            other_run = solution.exact
+        else:
+            other_run = CompiledNetwork(solution.network, carried(settings.digits)).run()
     except DeriveError:
         return _Draw(spec_dict, None, (), {}, [Rejection.OVERFLOW])
-    questions = resolve_ask(solution.network, settings.ask)
-    values = _values(solution.to_dict())
-    return _Draw(spec_dict, solution, questions, values, rejections(solution, questions, values, settings.digits))
+    network = solution.network
+    shown = _run_values(network, solution.shown)
+    questions = resolve_ask(network, settings.ask, shown)
+    answers = answers_of(questions, shown, _run_values(network, other_run), settings.digits, _run_values(network, solution.exact))
+    return _Draw(spec_dict, solution, questions, answers, rejections(solution, questions, answers, settings.digits))
 
 
 @dataclass(frozen=True)
@@ -291,7 +332,7 @@ class _Settings:
     decimals: int
     ask: str | Sequence[str] | None
     digits: int
-    rounding: Rounding = Rounding.EXACT
+    rounding: Rounding = Rounding.CARRY
 
 
 def _check_settings(seed: int, count: int, low: float, high: float, decimals: int) -> None:
@@ -324,32 +365,43 @@ def exercise(
     rounding: "exact" or "carry", how the key's values are computed (default: the spec's)."""
     template = load_spec(spec)
     _check_settings(seed, count, low, high, decimals)
-    mode = Rounding(rounding) if rounding is not None else (template.rounding or Rounding.EXACT)
+    mode = Rounding(rounding) if rounding is not None else (template.rounding or Rounding.CARRY)
     settings = _Settings(low, high, decimals, ask, digits, mode)
     last = only if only is not None else count
     accepted: list[Exercise] = []
     seen: set[str] = set()
+    used: Counter[tuple] = Counter()
     for number in range(1, last + 1):
         tally: Counter[Rejection] = Counter()
+        chosen, looked = None, 0
         for attempt in range(MAX_ATTEMPTS):
             result = _attempt(template, seed, number, attempt, settings)
             fingerprint = repr((result.spec_dict["layers"], result.spec_dict["data"]))
             reasons = result.reasons + ([Rejection.DUPLICATE] if fingerprint in seen else [])
-            if not reasons:
+            if reasons:
+                tally.update(reasons)
+                continue
+            # Of the good draws, the first whose structure is used least so far: variants differ
+            # in which unit is dead and in the sign of the error where the template allows it.
+            shape = structure(result.solution)
+            if chosen is None or used[shape] < used[structure(chosen.solution)]:
+                chosen = result
+            looked += 1
+            if used[shape] == min(used.values(), default=0) or looked >= VARIETY_DRAWS:
                 break
-            tally.update(reasons)
-        else:
+        if chosen is None:
             common = ", ".join(f"{r.value} ({n})" for r, n in tally.most_common(3))
             raise DeriveError(
                 f"{template.source}: variant {number}: no good numbers in {MAX_ATTEMPTS} draws ({common}); "
                 "widen --low/--high, change the template or ask other questions"
             )
-        seen.add(fingerprint)
-        spec_n = result.solution.spec
-        answers = answers_of(result.questions, result.values, _other_values(spec_n, digits, settings.rounding), digits)
+        result = chosen
+        seen.add(repr((result.spec_dict["layers"], result.spec_dict["data"])))
+        used[structure(result.solution)] += 1
         if only is None or number == only:
             accepted.append(
-                Exercise(variant_id(number, seed), number, seed, spec_n, result.solution, result.questions, answers, digits)
+                Exercise(variant_id(number, seed), number, seed, result.solution.spec, result.solution, result.questions,
+                         result.answers, digits)
             )
         if progress is not None:
             progress(number)
@@ -424,7 +476,7 @@ def stress(spec, seed: int, draws: int, *, low: float = -1.0, high: float = 1.0,
     spread of every asked value over the accepted ones."""
     template = load_spec(spec)
     _check_settings(seed, 1, low, high, decimals)
-    settings = _Settings(low, high, decimals, ask, digits, Rounding(rounding) if rounding else Rounding.EXACT)
+    settings = _Settings(low, high, decimals, ask, digits, Rounding(rounding) if rounding else (template.rounding or Rounding.CARRY))
     tally: Counter[Rejection] = Counter()
     seen: set[str] = set()
     kept: dict[str, list[float]] = {}
@@ -438,7 +490,7 @@ def stress(spec, seed: int, draws: int, *, low: float = -1.0, high: float = 1.0,
         if not reasons:
             accepted += 1
             for question in result.questions:
-                kept.setdefault(question.id, []).append(result.values[question.id])
+                kept.setdefault(question.id, []).append(result.answers[question.id].exact)
         if progress is not None:
             progress(number)
     spreads = tuple(Spread(q, min(v), statistics.median(v), max(v)) for q, v in kept.items())

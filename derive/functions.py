@@ -74,6 +74,20 @@ class Activation:
             {OUTPUTS[output]: outputs[output], OUTPUTS[unit]: outputs[unit]}
         )
 
+    @property
+    def prime(self) -> sp.FunctionClass | None:
+        """f′ as a named function (ReLU′, σ′, tanh′), for the derivative at a value."""
+        if self.applied is not None:
+            return sp.Function(type(self.applied).__name__ + "'")
+        if self.definition.func is sp.tanh:
+            return sp.Function("tanh'")
+        return None
+
+    @property
+    def named(self) -> sp.Expr:
+        """f(z) as the reader knows it: ReLU(z), σ(z), tanh(z), or z itself."""
+        return self.applied if self.applied is not None else self.definition
+
     def jacobian_support(self, units: int, unit: int) -> range:
         """The outputs k whose ∂a_k/∂z_unit is not identically zero."""
         return range(unit, unit + 1) if self.elementwise else range(units)
@@ -156,6 +170,52 @@ class Loss:
     @lru_cache(maxsize=None)  # noqa: B019
     def derivative(self, predictions: tuple[sp.Symbol, ...], targets: tuple[sp.Symbol, ...], output: int) -> sp.Expr:
         return sp.diff(self.per_sample(predictions, targets), predictions[output])
+
+    @lru_cache(maxsize=None)  # noqa: B019
+    def derivative_step(self, predictions: tuple[sp.Symbol, ...], targets: tuple[sp.Symbol, ...], output: int) -> sp.Expr:
+        """The derivative with its rules applied once and nothing simplified: for ½(y − ŷ)²,
+        ½ · 2 (y − ŷ) · (−1). Tests check it against `derivative`."""
+        return visible_step(self.per_sample(predictions, targets), predictions[output])
+
+
+def visible_step(expr: sp.Expr, variable: sp.Symbol) -> sp.Expr:
+    """d expr / d variable as a reader writes its first step: the sum, constant-factor,
+    power and logarithm rules applied, the inner derivative as a factor, unsimplified."""
+    if not expr.has(variable):
+        return sp.S.Zero
+    if expr == variable:
+        return sp.S.One
+    if expr.is_Add:
+        terms = [visible_step(term, variable) for term in expr.args if term.has(variable)]
+        return terms[0] if len(terms) == 1 else sp.Add(*terms, evaluate=False)
+    if expr.is_Mul:
+        varying = [f for f in expr.args if f.has(variable)]
+        if len(varying) == 1:
+            constants = [f for f in expr.args if not f.has(variable)]
+            return _product(*constants, visible_step(varying[0], variable))
+    if expr.is_Pow and expr.exp.is_Number and expr.exp != -1:
+        base, exponent = expr.args
+        power = base if exponent - 1 == 1 else sp.Pow(base, exponent - 1, evaluate=False)
+        return _product(exponent, power, _inner(base, variable))
+    if isinstance(expr, sp.log):
+        (argument,) = expr.args
+        return _product(sp.Pow(argument, -1, evaluate=False), _inner(argument, variable))
+    return sp.diff(expr, variable)
+
+
+def _inner(expr: sp.Expr, variable: sp.Symbol) -> sp.Expr:
+    """The derivative of an inner function: a number when it is linear (−1 for y − ŷ)."""
+    derivative = sp.diff(expr, variable)
+    return derivative if derivative.is_Number else visible_step(expr, variable)
+
+
+def _product(*factors: sp.Expr) -> sp.Expr:
+    """Factors multiplied as written, nested products flattened, factors of 1 left out."""
+    flat: list[sp.Expr] = []
+    for factor in factors:
+        flat += list(factor.args) if factor.is_Mul and not factor.is_Number else [factor]
+    kept = [f for f in flat if f != 1] or [sp.S.One]
+    return kept[0] if len(kept) == 1 else sp.Mul(*kept, evaluate=False)
 
 
 def _sum(term: sp.Expr) -> sp.Expr:

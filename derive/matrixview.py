@@ -1,19 +1,24 @@
 """The first update written in vectors and matrices (the matrix notation), for networks
 too large to write out weight by weight:
 
-    z⁽ˡ⁾ = W⁽ˡ⁾ a⁽ˡ⁻¹⁾ + b⁽ˡ⁾,   ∂E/∂z⁽ˡ⁾ = ((W⁽ˡ⁺¹⁾)ᵀ ∂E/∂z⁽ˡ⁺¹⁾) ⊙ ∂a⁽ˡ⁾/∂z⁽ˡ⁾,
-    ∂E/∂W⁽ˡ⁾ = ∂E/∂z⁽ˡ⁾ (a⁽ˡ⁻¹⁾)ᵀ,   W⁽ˡ⁾* = W⁽ˡ⁾ − η ∂E/∂W⁽ˡ⁾.
+    W⁽ˡ⁾ a⁽ˡ⁻¹⁾, then z⁽ˡ⁾ = W⁽ˡ⁾ a⁽ˡ⁻¹⁾ + b⁽ˡ⁾, a⁽ˡ⁾ = f(z⁽ˡ⁾);
+    ∂E/∂a⁽ˡ⁾ = (W⁽ˡ⁺¹⁾)ᵀ ∂E/∂z⁽ˡ⁺¹⁾, ∂a⁽ˡ⁾/∂z⁽ˡ⁾ = f′(z⁽ˡ⁾), ∂E/∂z⁽ˡ⁾ = ∂E/∂a⁽ˡ⁾ ⊙ ∂a⁽ˡ⁾/∂z⁽ˡ⁾,
+    ∂E/∂W⁽ˡ⁾ = ∂E/∂z⁽ˡ⁾ (a⁽ˡ⁻¹⁾)ᵀ;   W⁽ˡ⁾* = W⁽ˡ⁾ − η ∂E/∂W⁽ˡ⁾.
 
-Built from the same solution record and the same numbers as the unit-by-unit view: each
-equation is a matrix expression, shown with names, then with the matrices of numbers.
+Built from the same record and the same numbers as the unit-by-unit view, computed the
+same way: where that view never shows ∂E/∂z on its own (an elementwise activation), the
+vectors show it as the product ∂E/∂a ⊙ ∂a/∂z of shown factors, not as a rounded vector of
+its own, so that both views carry exactly the same values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import sympy as sp
 
+from .functions import PRE_ACTIVATION
 from .network import Network, NetworkLayer
 from .quantities import Kind, Quantity, partial, symbol, updated
 from .solution import Equation, Form, Solution, equation
@@ -23,8 +28,7 @@ from .solution import Equation, Form, Solution, equation
 class MatrixLayer:
     number: int
     is_output: bool
-    forward: tuple[Equation, ...]  # z = W a + b, a = f(z)
-    backward: tuple[Equation, ...]  # ∂E/∂z, ∂E/∂W, ∂E/∂b
+    equations: tuple[Equation, ...]
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,7 @@ class MatrixView:
     samples: tuple[MatrixSample, ...]
     combined: tuple[Equation, ...]  # the batch's gradients from the samples' (several samples)
     updates: tuple[Equation, ...]
-
-
-def _vector(quantity: Quantity) -> sp.Symbol:
-    return symbol(quantity)
+    repeated: tuple[MatrixSample, ...]  # the forward pass again, with the updated parameters (no backward)
 
 
 def _named(sym: sp.Symbol, rows: int, columns: int) -> sp.MatrixSymbol:
@@ -51,114 +52,162 @@ def _named(sym: sp.Symbol, rows: int, columns: int) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(sym.name, rows, columns)
 
 
-def _column(symbols) -> sp.ImmutableMatrix:
-    return sp.ImmutableMatrix([[s] for s in symbols])
-
-
-def _form_pair(named: sp.Basic, numbers: sp.Basic, values) -> list[Form]:
-    return [Form(named), Form(numbers, values)]
+def _column(entries) -> sp.ImmutableMatrix:
+    return sp.ImmutableMatrix([[e] for e in entries])
 
 
 class _Builder:
-    def __init__(self, network: Network):
+    """The equations of one sample (before the update, or starred after it)."""
+
+    def __init__(self, network: Network, values: Mapping[sp.Symbol, float], star: bool = False):
         self.network = network
+        self.values = values
+        self.name = updated if star else (lambda s: s)
+
+    def vector(self, kind: Kind, layer: int) -> sp.Symbol:
+        return self.name(symbol(Quantity(kind, layer)))
 
     def inputs_of(self, layer: NetworkLayer) -> tuple[sp.MatrixSymbol, sp.ImmutableMatrix]:
         if layer.number == 1:
-            name = _vector(Quantity(Kind.INPUT))
-        else:
-            name = _vector(Quantity(Kind.ACTIVATION, layer.number - 1))
-        return _named(name, len(layer.inputs), 1), _column(layer.inputs)
+            return _named(symbol(Quantity(Kind.INPUT)), len(layer.inputs), 1), _column(layer.inputs)
+        previous = self.vector(Kind.ACTIVATION, layer.number - 1)
+        return _named(previous, len(layer.inputs), 1), _column(self.name(a) for a in layer.inputs)
 
-    def weights(self, layer: NetworkLayer) -> tuple[sp.MatrixSymbol, sp.ImmutableMatrix]:
-        return _named(layer.weight_matrix, layer.units, len(layer.inputs)), sp.ImmutableMatrix([list(r) for r in layer.weights])
+    def weights(self, layer: NetworkLayer, star: bool | None = None) -> tuple[sp.MatrixSymbol, sp.ImmutableMatrix]:
+        name = self.name if star is None else (updated if star else (lambda s: s))
+        return (
+            _named(name(layer.weight_matrix), layer.units, len(layer.inputs)),
+            sp.ImmutableMatrix([[name(w) for w in row] for row in layer.weights]),
+        )
 
-    def bias(self, layer: NetworkLayer) -> tuple[sp.MatrixSymbol, sp.ImmutableMatrix] | None:
-        if layer.spec.bias is None:
-            return None
-        return _named(layer.bias_vector, layer.units, 1), _column(layer.biases)
-
-    def forward(self, layer: NetworkLayer, values) -> MatrixLayer:
+    def forward(self, layer: NetworkLayer) -> MatrixLayer:
+        values = self.values
         w_name, w = self.weights(layer)
         a_name, a = self.inputs_of(layer)
-        z_symbol = _vector(Quantity(Kind.PRE_ACTIVATION, layer.number))
-        z = _column(layer.pre_activations)
-        named, numbers = sp.MatMul(w_name, a_name), sp.MatMul(w, a)
-        bias = self.bias(layer)
-        if bias is not None:
-            named, numbers = sp.MatAdd(named, bias[0]), sp.MatAdd(numbers, bias[1])
-        pre = equation(_named(z_symbol, layer.units, 1), _form_pair(named, numbers, values) + [Form(z, values)])
-        out_symbol = _vector(Quantity(Kind.ACTIVATION, layer.number))
-        applied = layer.activation.applied
-        function = applied.func(z_symbol) if applied is not None else layer.activation.label
-        forms = [Form(function)] if applied is not None else []
-        out = equation(_named(out_symbol, layer.units, 1), forms + [Form(_column(layer.outputs), values)])
-        return MatrixLayer(layer.number, layer.is_output, (pre, out), ())
-
-    def delta(self, index: int, loss: sp.Symbol, values) -> Equation:
-        network = self.network
-        layer = network.layers[index]
-        z_vector = _vector(Quantity(Kind.PRE_ACTIVATION, layer.number))
-        a_vector = _vector(Quantity(Kind.ACTIVATION, layer.number))
-        lhs = _named(partial(loss, z_vector), layer.units, 1)
-        deltas = _column([partial(loss, z) for z in layer.pre_activations])
-        if layer.is_output and network.shortcut:
-            prediction = _named(a_vector, layer.units, 1)
-            target = _named(_vector(Quantity(Kind.TARGET)), layer.units, 1)
-            named = sp.MatAdd(prediction, sp.MatMul(-1, target))
-            numbers = sp.MatAdd(_column(layer.outputs), sp.MatMul(-1, _column(network.targets)))
-            return equation(lhs, _form_pair(named, numbers, values) + [Form(deltas, values)])
-        if layer.is_output:
-            upstream_name = _named(partial(loss, a_vector), layer.units, 1)
-            upstream = _column([partial(loss, a) for a in layer.outputs])
+        z_name = _named(self.vector(Kind.PRE_ACTIVATION, layer.number), layer.units, 1)
+        products = sp.MatMul(w_name, a_name)
+        weighted = _column(self.name(s) for s in layer.weighted_sums)
+        equations = []
+        if layer.spec.bias is None:
+            equations.append(equation(z_name, [Form(products), Form(sp.MatMul(w, a), values), Form(weighted, values)]))
         else:
-            following = network.layers[index + 1]
-            w_name, w = self.weights(following)
-            next_z = _vector(Quantity(Kind.PRE_ACTIVATION, following.number))
-            upstream_name = sp.MatMul(sp.Transpose(w_name), _named(partial(loss, next_z), following.units, 1))
-            upstream = sp.MatMul(sp.Transpose(w), _column([partial(loss, z) for z in following.pre_activations]))
-        if layer.activation.elementwise:
-            local_name = _named(partial(a_vector, z_vector), layer.units, 1)
-            local = _column([partial(a, z) for a, z in zip(layer.outputs, layer.pre_activations)])
-            named, numbers = sp.HadamardProduct(upstream_name, local_name), sp.HadamardProduct(upstream, local)
-        else:  # the Jacobian of a softmax: ∂E/∂z = Jᵀ ∂E/∂a
-            jacobian_name = _named(partial(a_vector, z_vector), layer.units, layer.units)
-            jacobian = sp.ImmutableMatrix([[partial(a, z) for z in layer.pre_activations] for a in layer.outputs])
-            named, numbers = sp.MatMul(sp.Transpose(jacobian_name), upstream_name), sp.MatMul(sp.Transpose(jacobian), upstream)
-        return equation(lhs, _form_pair(named, numbers, values) + [Form(deltas, values)])
+            bias_name = _named(self.name(layer.bias_vector), layer.units, 1)
+            bias = _column(self.name(b) for b in layer.biases)
+            equations.append(equation(products, [Form(sp.MatMul(w, a), values), Form(weighted, values)]))
+            equations.append(
+                equation(z_name, [Form(sp.MatAdd(products, bias_name)), Form(sp.MatAdd(weighted, bias), values),
+                                  Form(_column(self.name(z) for z in layer.pre_activations), values)])
+            )
+        out_name = _named(self.vector(Kind.ACTIVATION, layer.number), layer.units, 1)
+        z_symbol = self.vector(Kind.PRE_ACTIVATION, layer.number)
+        activation = layer.activation
+        if activation.elementwise:
+            applied = activation.named.xreplace({PRE_ACTIVATION: z_symbol})
+        else:
+            applied = sp.Function(activation.name)(z_symbol)
+        definitions = _column(layer.output(i).xreplace({z: self.name(z) for z in layer.pre_activations}) for i in range(layer.units))
+        outputs = _column(self.name(o) for o in layer.outputs)
+        equations.append(equation(out_name, [Form(applied), Form(definitions, values), Form(outputs, values)]))
+        return MatrixLayer(layer.number, layer.is_output, tuple(equations))
 
-    def gradients(self, layer: NetworkLayer, loss: sp.Symbol, values) -> list[Equation]:
-        z_vector = _vector(Quantity(Kind.PRE_ACTIVATION, layer.number))
-        delta_name = _named(partial(loss, z_vector), layer.units, 1)
-        delta = _column([partial(loss, z) for z in layer.pre_activations])
+    def backward(self, index: int, loss: sp.Symbol) -> MatrixLayer:
+        network, values = self.network, self.values
+        layer = network.layers[index]
+        units = layer.units
+        z_vector = self.vector(Kind.PRE_ACTIVATION, layer.number)
+        a_vector = self.vector(Kind.ACTIVATION, layer.number)
+        delta_name = _named(partial(loss, z_vector), units, 1)
+        equations = []
+        if network.direct_delta(layer):
+            delta_numbers = _column(partial(loss, z) for z in layer.pre_activations)
+            if layer.is_output and network.shortcut:
+                prediction = _named(a_vector, units, 1)
+                target = _named(symbol(Quantity(Kind.TARGET)), units, 1)
+                forms = [Form(sp.MatAdd(prediction, sp.MatMul(-1, target))), Form(_column(network.delta(i) for i in range(units)), values)]
+            else:  # a softmax: ∂E/∂z = Jᵀ ∂E/∂a
+                equations.append(self._upstream(index, loss))
+                jacobian_name = _named(partial(a_vector, z_vector), units, units)
+                jacobian = sp.ImmutableMatrix([[partial(a, z) for z in layer.pre_activations] for a in layer.outputs])
+                upstream = _column(partial(loss, a) for a in layer.outputs)
+                equations.append(equation(jacobian_name, [Form(jacobian, values)]))
+                upstream_name = _named(partial(loss, a_vector), units, 1)
+                forms = [Form(sp.MatMul(sp.Transpose(jacobian_name), upstream_name)), Form(sp.MatMul(sp.Transpose(jacobian), upstream), values)]
+            equations.append(equation(delta_name, forms + [Form(delta_numbers, values)]))
+            delta = delta_numbers
+        else:
+            equations.append(self._upstream(index, loss))
+            local_name = _named(partial(a_vector, z_vector), units, 1)
+            local = _column(partial(a, z) for a, z in zip(layer.outputs, layer.pre_activations))
+            prime = layer.activation.prime
+            shown = [layer.activation.derivative_shown_with_outputs(layer.outputs, i, i) for i in range(units)]
+            forms = [Form(prime(z_vector))] if prime is not None else []
+            if all(s is not None for s in shown):
+                forms.append(Form(_column(shown), values))
+            elif prime is not None:
+                forms.append(Form(_column(prime(z) for z in layer.pre_activations), values))
+            equations.append(equation(local_name, forms + [Form(local, values)]))
+            upstream = _column(partial(loss, a) for a in layer.outputs)
+            upstream_name = _named(partial(loss, a_vector), units, 1)
+            # ∂E/∂z is never rounded on its own here: it stays the product of its shown factors.
+            equations.append(equation(delta_name, [Form(sp.HadamardProduct(upstream_name, local_name))]))
+            delta = sp.HadamardProduct(upstream, local)
         a_name, a = self.inputs_of(layer)
         w_name, _ = self.weights(layer)
-        result = sp.ImmutableMatrix([[partial(loss, w) for w in row] for row in layer.weights])
-        lhs = _named(partial(loss, layer.weight_matrix), layer.units, len(layer.inputs))
-        forms = _form_pair(sp.MatMul(delta_name, sp.Transpose(a_name)), sp.MatMul(delta, sp.Transpose(a)), values)
-        equations = [equation(lhs, forms + [Form(result, values)])]
+        gradient = sp.ImmutableMatrix([[partial(loss, w) for w in row] for row in layer.weights])
+        lhs = _named(partial(loss, layer.weight_matrix), units, len(layer.inputs))
+        equations.append(
+            equation(lhs, [Form(sp.MatMul(delta_name, sp.Transpose(a_name))), Form(sp.MatMul(delta, sp.Transpose(a)), values), Form(gradient, values)])
+        )
         if layer.spec.bias is not None and layer.spec.train_bias and not layer.spec.shared_bias:
-            bias_lhs = _named(partial(loss, layer.bias_vector), layer.units, 1)
-            equations.append(equation(bias_lhs, [Form(delta_name), Form(_column([partial(loss, b) for b in layer.biases]), values)]))
-        return equations
+            bias_lhs = _named(partial(loss, layer.bias_vector), units, 1)
+            equations.append(equation(bias_lhs, [Form(delta_name), Form(delta, values), Form(_column(partial(loss, b) for b in layer.biases), values)]))
+        return MatrixLayer(layer.number, layer.is_output, tuple(equations))
+
+    def _upstream(self, index: int, loss: sp.Symbol) -> Equation:
+        """∂E/∂a: the loss's derivative at the output; (W⁽ˡ⁺¹⁾)ᵀ ∂E/∂z⁽ˡ⁺¹⁾ below it."""
+        network, values = self.network, self.values
+        layer = network.layers[index]
+        a_vector = self.vector(Kind.ACTIVATION, layer.number)
+        lhs = _named(partial(loss, a_vector), layer.units, 1)
+        result = _column(partial(loss, a) for a in layer.outputs)
+        if layer.is_output:
+            derivatives = _column(network.loss.derivative(network.predictions, network.targets, k) for k in range(layer.units))
+            return equation(lhs, [Form(derivatives), Form(derivatives, values), Form(result, values)])
+        following = network.layers[index + 1]
+        w_name, w = self.weights(following)
+        next_z = self.vector(Kind.PRE_ACTIVATION, following.number)
+        next_delta = _named(partial(loss, next_z), following.units, 1)
+        if network.direct_delta(following):
+            delta_numbers = _column(partial(loss, z) for z in following.pre_activations)
+        else:
+            delta_numbers = sp.HadamardProduct(
+                _column(partial(loss, a) for a in following.outputs),
+                _column(partial(a, z) for a, z in zip(following.outputs, following.pre_activations)),
+            )
+        named = sp.MatMul(sp.Transpose(w_name), next_delta)
+        return equation(lhs, [Form(named), Form(sp.MatMul(sp.Transpose(w), delta_numbers), values), Form(result, values)])
+
+
+def _forward_sample(network: Network, number: int, values, loss: Equation, star: bool) -> MatrixSample:
+    builder = _Builder(network, values, star)
+    return MatrixSample(number, tuple(builder.forward(layer) for layer in network.layers), loss, ())
 
 
 def matrix_view(solution: Solution) -> MatrixView:
     network = solution.network
     step = solution.detail
-    builder = _Builder(network)
     many = len(step.samples) > 1
     samples = []
     for number, values, forward in zip(step.samples, step.values, step.forward.samples):
         loss = network.loss_symbol(number if many else None)
-        layers_forward = tuple(builder.forward(layer, values) for layer in network.layers)
-        backward = []
-        for index in range(len(network.layers) - 1, -1, -1):
-            layer = network.layers[index]
-            backward.append(
-                MatrixLayer(layer.number, layer.is_output, (), (builder.delta(index, loss, values), *builder.gradients(layer, loss, values)))
-            )
-        samples.append(MatrixSample(number, layers_forward, forward.loss, tuple(backward)))
+        builder = _Builder(network, values)
+        backward = tuple(builder.backward(index, loss) for index in range(len(network.layers) - 1, -1, -1))
+        forward_layers = tuple(builder.forward(layer) for layer in network.layers)
+        samples.append(MatrixSample(number, forward_layers, forward.loss, backward))
+    repeated = tuple(
+        _forward_sample(network, number, values, forward.loss, star=True)
+        for number, values, forward in zip(step.samples, step.repeated_values, step.repeated.samples)
+    )
     overall = network.loss_symbol()
     values = step.update_values
     combined = []
@@ -185,8 +234,7 @@ def matrix_view(solution: Solution) -> MatrixView:
             b_name = _named(layer.bias_vector, layer.units, 1)
             b_gradient_name = _named(partial(overall, layer.bias_vector), layer.units, 1)
             named = sp.MatAdd(b_name, sp.MatMul(-rate, b_gradient_name))
-            numbers = sp.MatAdd(_column(layer.biases), sp.MatMul(-rate, _column([partial(overall, b) for b in layer.biases])))
+            numbers = sp.MatAdd(_column(layer.biases), sp.MatMul(-rate, _column(partial(overall, b) for b in layer.biases)))
             new_b = _named(updated(layer.bias_vector), layer.units, 1)
-            updates.append(equation(new_b, [Form(named), Form(numbers, values), Form(_column([updated(b) for b in layer.biases]), values)]))
-    return MatrixView(tuple(samples), tuple(combined), tuple(updates))
-
+            updates.append(equation(new_b, [Form(named), Form(numbers, values), Form(_column(updated(b) for b in layer.biases), values)]))
+    return MatrixView(tuple(samples), tuple(combined), tuple(updates), repeated)

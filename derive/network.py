@@ -41,6 +41,11 @@ class NetworkLayer:
         return symbol(Quantity(Kind.BIAS, self.number))
 
     @property
+    def weighted_sums(self) -> tuple[sp.Symbol, ...]:
+        """Σ_j w_ij a_j of each unit: its pre-activation before the bias."""
+        return tuple(symbol(Quantity(Kind.WEIGHTED_SUM, self.number, i)) for i in range(self.units))
+
+    @property
     def bias_parameters(self) -> tuple[sp.Symbol, ...]:
         return tuple(dict.fromkeys(b for b in self.biases if b is not None))
 

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from . import functions
-from .quantities import Kind, Partial, Quantity
+from .quantities import ANY_SAMPLE, ANY_SOURCE, ANY_UNIT, Kind, Partial, Quantity
 
 NOTATION_NAMES = ("layered", "esuli", "flat", "single", "matrix")
 # The symbols a spec may rename (notation: {base: esuli, loss: L}).
@@ -48,11 +48,15 @@ def notation_problem(base: str, units: Sequence[int]) -> str | None:
     return None
 
 
+_ANY = {ANY_UNIT: "i", ANY_SOURCE: "j", ANY_SAMPLE: "n"}
+
+
 def _index(*indices: int) -> str:
     # w_{12} is unambiguous only while every index is one digit.
+    written = [_ANY.get(i, str(i)) for i in indices]
     if any(i > 9 for i in indices):
-        return ",".join(str(i) for i in indices)
-    return "".join(str(i) for i in indices)
+        return ",".join(written)
+    return "".join(written)
 
 
 def _script(base: str, sub: str = "", sup: str = "") -> str:
@@ -77,6 +81,9 @@ class Notation:
 
     name = "layered"
     star = "*"  # how a value after the update is marked: a superscript
+    final_mark = r"\,\text{final}"  # how a value after the last of several updates is marked
+    generic_indices = True  # can write w_ij for any weight of a layer (general forms)
+    matrices = True  # writes a layer's weights as a matrix W (else parameter by parameter)
     default = {"loss": "E", "learning_rate": r"\eta", "input": "x", "target": "y", "prediction": r"\hat{y}"}
 
     def symbol(self, role: str) -> str:
@@ -102,28 +109,37 @@ class Notation:
     def latex(self, quantity: Quantity | Partial) -> str:
         if isinstance(quantity, Partial):
             return rf"\frac{{\partial {self.latex(quantity.of)}}}{{\partial {self.latex(quantity.wrt)}}}"
-        return self._name(quantity, self.star if quantity.updated else "")
+        mark = self.star if quantity.updated else self.final_mark if quantity.final else ""
+        return self._name(quantity, mark)
+
+    def _bold(self, letter: str) -> str:
+        """Vectors and matrices are bold."""
+        return rf"\mathbf{{{letter}}}"
 
     def _name(self, q: Quantity, star: str) -> str:
         kind, layer, unit = q.kind, q.layer, q.unit
         if unit is None and kind in (Kind.INPUT, Kind.TARGET):
-            return rf"\mathbf{{{self.symbol('input' if kind is Kind.INPUT else 'target')}}}"  # the vector
+            return self._bold(self.symbol("input" if kind is Kind.INPUT else "target"))  # the vector
         if unit is None and kind is Kind.ACTIVATION and layer == self.output_layer:
-            return _script(r"\hat{\mathbf{y}}", sup=star)
+            return _script(r"\hat{" + self._bold("y") + "}", sup=star)
         if kind is Kind.INPUT:
-            return _script(self.symbol("input"), str(unit))
+            return _script(self.symbol("input"), _index(unit))
         if kind is Kind.TARGET:
-            return _script(self.symbol("target"), "" if self.outputs == 1 else str(unit))
+            return _script(self.symbol("target"), "" if self.outputs == 1 else _index(unit))
         if kind is Kind.LEARNING_RATE:
             return self.symbol("learning_rate")
+        if kind is Kind.PARAMETER:
+            return _script(r"\theta", sup=star)
         if kind is Kind.LOSS:
-            sample = str(q.sample) if q.sample is not None and self.samples > 1 else ""
+            sample = _index(q.sample) if q.sample is not None and (self.samples > 1 or q.sample == ANY_SAMPLE) else ""
             return _script(self.loss, sample, star)
         if kind is Kind.ACTIVATION and layer == self.output_layer:
-            return _script(self.symbol("prediction"), "" if self.outputs == 1 else str(unit), star)
+            return _script(self.symbol("prediction"), "" if self.outputs == 1 else _index(unit), star)
         if kind is Kind.WEIGHT and unit is None:
-            return _script("W", sup=f"({layer}){star}")
+            return _script(self._bold("W"), sup=f"({layer}){star}")
         letter = {Kind.WEIGHT: "w", Kind.BIAS: "b", Kind.PRE_ACTIVATION: "z", Kind.ACTIVATION: "a"}[kind]
+        if unit is None and not (kind is Kind.BIAS and q.shared):
+            return _script(self._bold(letter), sup=f"({layer}){star}")
         if unit is None:
             return _script(letter, sup=f"({layer}){star}")
         indices = _index(unit, q.source) if kind is Kind.WEIGHT else _index(unit)
@@ -136,7 +152,11 @@ class Notation:
 
 class EsuliNotation(Notation):
     name = "esuli"
+    final_mark = r"\text{final}"
     default = {**Notation.default, "learning_rate": r"\mu", "prediction": "o"}
+
+    def _bold(self, letter: str) -> str:
+        return letter  # the handout writes its vectors and matrices in plain letters
 
     def _hidden(self, layer: int) -> str:
         """Layers are counted from 0 in the handout; with one hidden layer it needs no number."""
@@ -156,12 +176,14 @@ class EsuliNotation(Notation):
             return _script("b", _index(layer - 1) if q.shared else _index(layer - 1, unit), star)
         if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION) and output:
             base = self.symbol("prediction")
-            index = "" if self.outputs == 1 else f",{unit}"
+            index = "" if self.outputs == 1 or unit is None else f",{_index(unit)}"
             return _script(base, ("pre" + index) if kind is Kind.PRE_ACTIVATION else index.lstrip(","), star)
         if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION):
             hidden = self._hidden(layer)
             sup = (f"({hidden})" if hidden else "") + star
-            return _script("h", f"pre,{unit}" if kind is Kind.PRE_ACTIVATION else str(unit), sup)
+            if unit is None:
+                return _script("h", "pre" if kind is Kind.PRE_ACTIVATION else "", sup)
+            return _script("h", f"pre,{_index(unit)}" if kind is Kind.PRE_ACTIVATION else _index(unit), sup)
         return super()._name(q, star)
 
 
@@ -170,6 +192,9 @@ class FlatNotation(Notation):
 
     name = "flat"
     star = r"\text{new}"
+    final_mark = r"\text{final}"
+    generic_indices = False
+    matrices = False
     default = {**Notation.default, "loss": "L"}
 
     def _unit_number(self, layer: int, unit: int) -> int:
@@ -202,6 +227,8 @@ class SingleNotation(Notation):
 
     name = "single"
     star = r"\text{new}"
+    final_mark = r"\text{final}"
+    generic_indices = False
     default = {"loss": "L", "learning_rate": r"\alpha", "input": "x", "target": r"y_{\text{true}}", "prediction": r"y_{\text{pred}}"}
 
     def _name(self, q: Quantity, star: str) -> str:

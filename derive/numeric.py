@@ -8,6 +8,7 @@ SymPy work than one.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -80,12 +81,23 @@ class _CompiledLayer:
                 "math",
             )
 
-    def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float]]:
-        pre = []
+    def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float], list[float]]:
+        """(weighted sums Σ w·a without the bias, pre-activations, activations). The weighted
+        sum is a shown value of its own (W x, then + b): carrying rounded values, the bias is
+        added to the rounded sum, as the reader does."""
+        weighted, pre = [], []
         for weights, bias in zip(self.weight_index, self.bias_index):
-            pre.append(keep(_weighted_sum([parameters[w] for w in weights], inputs, None if bias is None else parameters[bias])))
+            values = [parameters[w] for w in weights]
+            total = keep(_weighted_sum(values, inputs, None))
+            weighted.append(total)
+            if bias is None:
+                pre.append(total)
+            elif keep is exact:
+                pre.append(_weighted_sum(values, inputs, parameters[bias]))
+            else:
+                pre.append(keep(total + parameters[bias]))
         out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*pre)
-        return pre, [keep(float(a)) for a in out]
+        return weighted, pre, [keep(float(a)) for a in out]
 
     def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep) -> list[list[float]]:
         """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
@@ -102,8 +114,10 @@ class _CompiledLayer:
 
 @dataclass(frozen=True)
 class Forward:
-    """One sample through the network: pre-activations and activations per layer."""
+    """One sample through the network, per layer: the weighted sums Σ w·a (before the
+    bias), the pre-activations and the activations; and the sample's loss."""
 
+    weighted: tuple[tuple[float, ...], ...]
     pre: tuple[tuple[float, ...], ...]
     out: tuple[tuple[float, ...], ...]
     loss: float
@@ -131,6 +145,18 @@ class ParameterUpdate:
     gradient: tuple[float, ...]
     before: tuple[float, ...]
     after: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A whole training run: every update, and the forward pass over all samples with the
+    parameters before the first update and after the last."""
+
+    updates: tuple[ParameterUpdate, ...]
+    initial: tuple[Forward, ...]
+    final: tuple[Forward, ...]
+    initial_loss: float
+    final_loss: float
 
 
 Keep = Callable[[float], float]
@@ -181,16 +207,30 @@ class CompiledNetwork:
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.source = network.spec.source
 
+    def with_keep(self, keep: Keep) -> CompiledNetwork:
+        """The same compiled network computing with another rounding policy."""
+        other = copy.copy(self)
+        other.keep = keep
+        return other
+
+    def run(self) -> Run:
+        updates, final = self.train()
+        initial = self.evaluate(self.network.initial_values(), range(len(self.network.spec.data)), 1)
+        return Run(
+            tuple(updates), initial, final, self.combine([f.loss for f in initial]), self.combine([f.loss for f in final])
+        )
+
     def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float]) -> Forward:
-        pre, out = [], []
+        weighted, pre, out = [], [], []
         inputs = x
         for layer in self.layers:
-            z, a = layer.forward(parameters, inputs, self.keep)
+            s, z, a = layer.forward(parameters, inputs, self.keep)
+            weighted.append(tuple(s))
             pre.append(tuple(z))
             out.append(tuple(a))
             inputs = a
         loss = self.keep(self._loss(*inputs, *y))
-        return Forward(tuple(pre), tuple(out), loss)
+        return Forward(tuple(weighted), tuple(pre), tuple(out), loss)
 
     def backward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward) -> Backward:
         gradient = [0.0] * len(parameters)

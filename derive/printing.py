@@ -19,16 +19,41 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .quantities import quantity_of
+from .solution import Braced
 
 DEFAULT_DIGITS = 3
 
 
+# A number with at most this many decimals is shown exactly, even beyond the digits asked
+# for: the given numbers of a spec (0.125, 0.0001) are printed as given, and carried values
+# never have more decimals than that.
+EXACT_DECIMALS = 6
+# Beyond this a number is shown with a power of ten.
+LARGEST_PLAIN = 1e9
+
+
+def _short_decimal(value: float) -> str | None:
+    """The number's shortest decimal form when it is short (0.125), else None (0.1 + 0.2)."""
+    text = repr(value)
+    if "e" in text or "inf" in text or "nan" in text:
+        return None
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0")
+    if len(decimals) > EXACT_DECIMALS:
+        return None
+    return whole + ("." + decimals if decimals else "")
+
+
 def _rounded(value: float, digits: int) -> tuple[str, int | None]:
-    """`digits` decimals with trailing zeros dropped, or, for a non-zero value that
-    would round to 0 (or a huge one), a mantissa and a power of ten."""
+    """`digits` decimals with trailing zeros dropped (or the number exactly, when it has a
+    few more decimals), or, for a non-zero value that would round to 0 (or a huge one), a
+    mantissa and a power of ten."""
     if value == 0:
         return "0", None
-    if round(value, digits) == 0 or abs(value) >= 1e6:
+    short = _short_decimal(value)
+    if short is not None and abs(value) < LARGEST_PLAIN:
+        return ("0" if short in ("-0", "") else short), None
+    if round(value, digits) == 0 or abs(value) >= LARGEST_PLAIN:
         mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
         if "." in mantissa:
             mantissa = mantissa.rstrip("0").rstrip(".")
@@ -115,23 +140,22 @@ class TexPrinter(LatexPrinter):
         return self._stack[-2] if len(self._stack) > 1 else None
 
     def _needs_sign_brackets(self, expr: sp.Symbol) -> bool:
-        """A negative number needs brackets inside a product, a power, or after + and −,
-        but not on its own, as the first term of a sum, or as an argument."""
+        """A negative number needs brackets inside a product or a power, but not on its own,
+        as a term of a sum, or as an argument."""
         parent = self._parent()
         if parent is None:
             return False
-        if parent.is_Add:
-            return self._as_ordered_terms(parent, order=None)[0] != expr
+        # In a sum a negative term reads as a subtraction (0.39 − 0.1), which _print_Add writes.
         return parent.is_Mul or parent.is_Pow
 
     def _print_Add(self, expr: sp.Add, order=None) -> str:
         # A term built unevaluated may print with its own leading minus: a − b, not a + − b.
-        return super()._print_Add(expr, order).replace(" + - ", " - ")
+        return re.sub(r" \+ - ?", " - ", super()._print_Add(expr, order))
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
         coefficient, *rest = expr.args
-        if coefficient.is_Rational and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and rest[0].is_Add:
+        if coefficient.is_Rational and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and (rest[0].is_Add or isinstance(rest[0], sp.Sum)):
             # \Bigl( … \Bigr) rather than \left( … \right): a long sum inside may break over lines.
             return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
         return super()._print_Mul(expr)
@@ -159,6 +183,28 @@ class TexPrinter(LatexPrinter):
         # d for a function of one variable; \Bigl( … \Bigr) so that a long weighted sum may break over lines.
         d = "d" if expr.expr.free_symbols == {expr.variables[0]} else r"\partial"
         return rf"\frac{{{d}}}{{{d} {variable}}} \Bigl({self._print(expr.expr)}\Bigr)"
+
+    def _print_Braced(self, expr: Braced) -> str:
+        part = self._print(expr.part)
+        if expr.label not in self._values:
+            return part
+        # A brace cannot break over lines: a sum too long for one goes into rows under it.
+        chunks = _wrap(part, DISPLAY_WIDTH - BRACE_ROOM)
+        if len(chunks) > 1:
+            part = r"\begin{aligned}&" + r" \\ &\quad ".join(chunks) + r"\end{aligned}"
+        # In braces: an ordinary atom, so that the + or − after it is spaced as a binary operator.
+        return rf"{{\underbrace{{{part}}}_{{{format_number(self._values[expr.label], self._settings['digits'])}}}}}"
+
+    def _print_Function(self, expr, exp=None) -> str:
+        # f' (a derivative written with a prime, e.g. ReLU'): the name, a prime, the argument.
+        name = type(expr).__name__
+        if not name.endswith("'"):
+            return super()._print_Function(expr, exp)
+        base = name[:-1]
+        written = rf"\{base}" if base in _GREEK or base in ("tanh", "exp", "ln") else rf"\operatorname{{{base}}}"
+        arguments = ", ".join(self._print(arg) for arg in expr.args)
+        text = rf"{written}'\left({arguments}\right)"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         rows = [rf"{self._print(e)} & \text{{if }} {self._print(c)}" for e, c in expr.args[:-1]]
@@ -191,22 +237,64 @@ class Printer:
         """lhs = form = form = … = value, on one line."""
         return " = ".join(self._parts(equation))
 
-    def display(self, equation) -> str:
-        """An equation for display: one line when it fits; otherwise one form per line,
-        aligned on the equals signs, and a sum too long for a line broken before a
-        + or − into lines of its own."""
-        parts = self._parts(equation)
-        line = " = ".join(parts)
-        if _width(line) <= DISPLAY_WIDTH:
-            return line
-        if len(parts) == 2 and _width(parts[1]) <= DISPLAY_WIDTH:
-            return line
-        rows = []
-        for index, part in enumerate(parts[1:]):
-            chunks = _wrap(part, DISPLAY_WIDTH)
-            rows.append(f"{parts[0] + ' ' if index == 0 else ''}&= {chunks[0]}")
-            rows += [rf"&\qquad {chunk}" for chunk in chunks[1:]]
-        return "\\begin{aligned}" + " \\\\\n".join(rows) + "\\end{aligned}"
+    def display(self, equations, columns: int = 1) -> str:
+        """One equation, or several, for a display: one line when a single equation fits;
+        otherwise rows aligned on the first equals sign of each equation (see `rows`)."""
+        equations = equations if isinstance(equations, (list, tuple)) else [equations]
+        rows = self.rows(equations, columns)
+        if len(rows) == 1 and len(equations) == 1:
+            return " = ".join(self._parts(equations[0]))
+        return "\\begin{aligned}" + " \\\\\n".join(row for row, _ in rows) + "\\end{aligned}"
+
+    def rows(self, equations, columns: int = 1) -> list[tuple[str, bool]]:
+        """Equations as rows aligned on their first equals signs, each (row, ends an
+        equation). An equation too wide for one row continues on rows that start with its
+        next equals sign, as many forms to a row as fit; a single form too wide for a row
+        (a long sum) is broken before a + or −. With columns=2, short equations go two to
+        a row, in aligned column pairs (when every one of them is short enough)."""
+        if columns > 1:
+            lines = [" &= ".join([parts[0], " = ".join(parts[1:])]) for parts in map(self._parts, equations)]
+            if all(_width(line) <= DISPLAY_WIDTH / columns - 2 for line in lines):
+                return [(" & ".join(lines[i : i + columns]), True) for i in range(0, len(lines), columns)]
+        rows: list[tuple[str, bool]] = []
+        for equation in equations:
+            lhs, *forms = self._parts(equation)
+            current = f"{lhs} &= {forms[0]}"
+            pending = forms[1:]
+            if _width(current) > DISPLAY_WIDTH and len(forms) > 1 or _width(forms[0]) > DISPLAY_WIDTH:
+                chunks = _wrap(forms[0], DISPLAY_WIDTH)
+                current = f"{lhs} &= {chunks[0]}"
+                for chunk in chunks[1:]:
+                    rows.append((current, False))
+                    current = rf"&\qquad {chunk}"
+            for form in pending:
+                if _width(current) + _width(form) + 1 <= DISPLAY_WIDTH:
+                    current += f" = {form}"
+                    continue
+                rows.append((current, False))
+                chunks = _wrap(form, DISPLAY_WIDTH)
+                current = f"&= {chunks[0]}"
+                for chunk in chunks[1:]:
+                    rows.append((current, False))
+                    current = rf"&\qquad {chunk}"
+            rows.append((current, True))
+        return rows
+
+    def listing(self, equations) -> list[str]:
+        """Short equations side by side (w_1 = 0.2, w_2 = -1.2, …), as lines about a display wide."""
+        lines: list[str] = []
+        joinable = False  # whether the last line may take another equation
+        for equation in equations:
+            text = self.equation(equation)
+            if _width(text) > DISPLAY_WIDTH:
+                lines.append(self.display(equation))  # too wide alone: on rows of its own
+                joinable = False
+            elif joinable and _width(lines[-1]) + _width(text) + 2 <= DISPLAY_WIDTH:
+                lines[-1] += r", \quad " + text
+            else:
+                lines.append(text)
+                joinable = True
+        return lines
 
     def _parts(self, equation) -> list[str]:
         # Each format of a solution prints the same equations: print each once.
@@ -221,8 +309,10 @@ class Printer:
         return parts
 
 
-# About the glyphs that fit a display line of the LaTeX article at 11pt.
-DISPLAY_WIDTH = 48
+# About the glyphs that fit a display line of the LaTeX article at 10pt (17 cm of text).
+DISPLAY_WIDTH = 66
+# What a row needs beside a braced sum: its left-hand side, the bias and the result.
+BRACE_ROOM = 22
 _UNPRINTED = {"left", "right", "operatorname", "text", "mathrm", ",", ":", ";", "!", " "}
 
 
@@ -258,7 +348,7 @@ def _width(tex: str) -> float:
         rows = block.group(2).split(r"\\")
         return "M" * round(max(_measure(row.replace("&", " "), 0, 1.0)[0] for row in rows))
 
-    flat = re.sub(r"\\begin\{(matrix|cases)\}(.*?)\\end\{\1\}", widest_row, tex)
+    flat = re.sub(r"\\begin\{(matrix|cases|aligned)\}(.*?)\\end\{\1\}", widest_row, tex)
     return _measure(flat, 0, 1.0)[0]
 
 
@@ -310,7 +400,11 @@ _LATEX_SPECIALS = {
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
 }
-_MARKDOWN_SPECIALS = set("\\`*_{}[]<>()#+-.!|$~^&")
+# Characters that may start Markdown syntax anywhere in a line: emphasis, code, links,
+# HTML and entities, math, tables, strikethrough, a heading's closing #s, Pandoc's
+# attributes and superscripts. Others (- + . ! ( )) only matter at the start of a line,
+# which free text never is (it follows "# " or other words).
+_MARKDOWN_SPECIALS = set("\\`*_[]<>$|~&#{}^")
 
 
 # Beyond ASCII, pdflatex (T1, utf8) prints Latin letters and common punctuation itself.

@@ -19,17 +19,27 @@ class Kind(Enum):
     TARGET = "y"
     WEIGHT = "W"
     BIAS = "b"
+    WEIGHTED_SUM = "s"  # Σ_j w_ij a_j, the pre-activation before its bias
     PRE_ACTIVATION = "z"
     ACTIVATION = "a"
     LOSS = "E"
     LEARNING_RATE = "eta"
+    PARAMETER = "theta"  # any weight or bias, in a rule stated once for all of them
+
+
+# Indices that stand for any unit (i), any input of a unit (j), any sample (n): the general
+# forms stated once per layer (∂z_i/∂w_ij = a_j) and the rows of per-sample tables.
+ANY_UNIT = -1
+ANY_SOURCE = -2
+ANY_SAMPLE = -3
 
 
 @dataclass(frozen=True)
 class Quantity:
     """One named value. `unit` None on a weight or bias means the whole matrix/vector
     (or a bias shared by the layer); `sample` numbers a per-sample loss from 1;
-    `updated` marks the value after the gradient-descent update."""
+    `updated` marks the value after the first gradient-descent update, `final` the value
+    after the last of several."""
 
     kind: Kind
     layer: int = 0
@@ -38,6 +48,7 @@ class Quantity:
     sample: int | None = None
     updated: bool = False
     shared: bool = False
+    final: bool = False
 
     @property
     def key(self) -> str:
@@ -47,7 +58,7 @@ class Quantity:
             return f"W{layer}[{unit},{self.source}]"
         if kind is Kind.BIAS:
             return f"b{layer}" if self.shared else f"b{layer}[{unit}]"
-        if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION):
+        if kind in (Kind.PRE_ACTIVATION, Kind.ACTIVATION, Kind.WEIGHTED_SUM):
             return f"{kind.value}{layer}[{unit}]"
         if kind in (Kind.INPUT, Kind.TARGET):
             return f"{kind.value}[{unit}]"
@@ -65,7 +76,7 @@ class Quantity:
             name = f"{self.kind.value}{self.layer}[*]"  # the whole matrix or vector
         if self.sample is not None:
             name += f"@{self.sample}"
-        return name + ("*" if self.updated else "")
+        return name + ("*" if self.updated else "") + ("^final" if self.final else "")
 
 
 @dataclass(frozen=True)
@@ -101,3 +112,17 @@ def partial(of: sp.Symbol, wrt: sp.Symbol) -> sp.Symbol:
 def updated(sym: sp.Symbol) -> sp.Symbol:
     """The symbol of the same quantity after the update (w → w*)."""
     return symbol(_QUANTITIES[sym].after_update())
+
+
+def final(sym: sp.Symbol) -> sp.Symbol:
+    """The symbol of the same quantity after the last of several updates."""
+    return symbol(replace(_QUANTITIES[sym], final=True))
+
+
+def for_sample(sym: sp.Symbol, sample: int) -> sp.Symbol:
+    """The symbol of a loss (or of a partial derivative of a loss) for one sample; ANY_SAMPLE
+    names the loss of sample n."""
+    quantity = _QUANTITIES[sym]
+    if isinstance(quantity, Partial):
+        return symbol(Partial(replace(quantity.of, sample=sample), quantity.wrt))
+    return symbol(replace(quantity, sample=sample))

@@ -14,22 +14,19 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import jinja2
 import sympy as sp
 
-from . import __version__
+from .derivation import solve
 from .errors import DeriveError, UsageError
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from .solution import Equation, Form, Solution
 from .spec import Rounding, Text
 from .svg import loss_svg, network_svg
-
-if TYPE_CHECKING:
-    from .exercise import Exercise
-
+from .version import __version__
 
 def template_dir() -> Path:
     """Templates ship inside the wheel (derive/templates); in a source checkout they
@@ -50,7 +47,10 @@ class LatexSource:
 Content = str | bytes | LatexSource
 
 
-DETAILS = ("full", "compact", "answers")
+# handout (the default: the first sample worked in full, the rest in tables, general forms
+# stated once), compact (the same equations without the sentences), full (every sample and
+# every factor written out), answers (the values alone).
+DETAILS = ("handout", "compact", "full", "answers")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Options:
     stem: str = "solution"  # files are <stem>.<extension>, pictures <stem>.network.svg, …
     inline_images: bool = False  # pictures as data: URIs inside the Markdown instead of files
     notation: str | None = None  # a preset; None: the spec's, else layered
-    detail: str = "full"  # full (the handout), compact (equations only), answers (the values alone)
+    detail: str = "handout"  # one of DETAILS
     template_dir: str | None = None  # templates here override the built-in ones by name
 
 
@@ -90,7 +90,7 @@ def _matrix_view(solution: Solution):
 
 
 @lru_cache(maxsize=8)
-def _printer(solution: Solution, digits: int, notation: str | None = None) -> Printer:
+def printer_for(solution: Solution, digits: int, notation: str | None = None) -> Printer:
     """One printer per solution, digits and notation, shared by its formats (it remembers
     what it printed). Carrying rounded values, the digits are those carried."""
     if solution.rounding is Rounding.CARRY:
@@ -121,7 +121,7 @@ def _coordinate(value: float) -> str:
 
 
 @lru_cache(maxsize=None)
-def _environment(escape: Callable[[str], str] | None, overrides: str | None = None) -> jinja2.Environment:
+def environment(escape: Callable[[str], str] | None, overrides: str | None = None) -> jinja2.Environment:
     """The templates of one output format. `escape` prints free text from a spec literally
     in that format; None is HTML, where everything printed is escaped. Templates in the
     `overrides` directory replace the built-in ones of the same name."""
@@ -134,8 +134,11 @@ def _environment(escape: Callable[[str], str] | None, overrides: str | None = No
         keep_trailing_newline=True,
         autoescape=escape is None,
         finalize=None if escape is None else (lambda value: escape(value) if isinstance(value, Text) else value),
-        # Compiled templates are cached between runs (in the user's temporary directory).
-        bytecode_cache=jinja2.FileSystemBytecodeCache(),
+        # Compiled templates are cached between runs (in the user's temporary directory), one
+        # cache per kind of environment: the compiled code depends on finalize and autoescape.
+        bytecode_cache=jinja2.FileSystemBytecodeCache(
+            pattern=f"__derive_{__version__}_{'html' if escape is None else escape.__name__}_%s.cache"
+        ),
     )
     env.filters["tex"] = _tex
     env.filters["num"] = _num
@@ -143,12 +146,12 @@ def _environment(escape: Callable[[str], str] | None, overrides: str | None = No
     return env
 
 
-def _template(solution: Solution, name: str, escape: Callable[[str], str], options: Options, **context) -> str:
-    printer = _printer(solution, options.digits, options.notation)
+def render_template(solution: Solution, name: str, escape: Callable[[str], str], options: Options, **context) -> str:
+    printer = printer_for(solution, options.digits, options.notation)
     view = {"detail": options.detail, "notation": printer.notation.name, **context}
     if printer.notation.name == "matrix":
         view["matrix"] = _matrix_view(solution)
-    text = _environment(escape, options.template_dir).get_template(name).render(
+    text = environment(escape, options.template_dir).get_template(name).render(
         solution=solution, printer=printer, version=__version__, **view
     )
     # Blocks each bring their own blank lines; one between blocks is enough.
@@ -164,7 +167,7 @@ def _pictures(solution: Solution, options: Options, curve: bool = True) -> dict[
     return pictures
 
 
-def _markdown(solution: Solution, options: Options, template: str = "solution.md.j2", curve: bool = True, **context) -> dict[str, Content]:
+def markdown_view(solution: Solution, options: Options, template: str = "solution.md.j2", curve: bool = True, **context) -> dict[str, Content]:
     """A Markdown view and its pictures, linked as files beside it or inline."""
     pictures = _pictures(solution, options, curve)
     if options.inline_images:
@@ -172,19 +175,19 @@ def _markdown(solution: Solution, options: Options, template: str = "solution.md
     else:
         links = {name: name for name in pictures}
     images = {name.split(".")[-2]: link for name, link in links.items()}
-    text = _template(solution, template, markdown_text, options, images=images, **context)
+    text = render_template(solution, template, markdown_text, options, images=images, **context)
     files: dict[str, Content] = {f"{options.stem}.md": text}
     if not options.inline_images:
         files.update(pictures)
     return files
 
 
-def _latex(solution: Solution, options: Options, template: str = "solution.tex.j2", **context) -> dict[str, Content]:
-    return {f"{options.stem}.tex": _template(solution, template, latex_text, options, **context)}
+def latex_view(solution: Solution, options: Options, template: str = "solution.tex.j2", **context) -> dict[str, Content]:
+    return {f"{options.stem}.tex": render_template(solution, template, latex_text, options, **context)}
 
 
 def _pdf(solution: Solution, options: Options) -> dict[str, Content]:
-    return {f"{options.stem}.pdf": LatexSource(_latex(solution, options)[f"{options.stem}.tex"], options.stem)}
+    return {f"{options.stem}.pdf": LatexSource(latex_view(solution, options)[f"{options.stem}.tex"], options.stem)}
 
 
 def _json(solution: Solution, options: Options) -> dict[str, Content]:
@@ -194,64 +197,12 @@ def _json(solution: Solution, options: Options) -> dict[str, Content]:
 FORMATS = {
     f.name: f
     for f in (
-        Format("md", "md", _markdown),
-        Format("tex", "tex", _latex),
+        Format("md", "md", markdown_view),
+        Format("tex", "tex", latex_view),
         Format("json", "json", _json),
         Format("pdf", "pdf", _pdf),
     )
 }
-
-
-EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
-
-
-def exercise_files(
-    exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None
-) -> dict[str, Content]:
-    from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
-
-    """Every file of a set of exercise variants, by path relative to the output directory:
-    per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
-    solutions.pdf, moodle.xml, qti/V….zip (Canvas), and always answers.csv and answers.json."""
-    unknown = [f for f in formats if f not in EXERCISE_FORMATS]
-    if unknown:
-        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(EXERCISE_FORMATS)}")
-    files: dict[str, Content] = {}
-    for exercise in exercises:
-        solution = exercise.solution
-        folder = exercise.id
-        views = (("sheet", "sheet", False), ("solution", "exercise-solution", True))
-        for stem, template, curve in views:
-            options = Options(digits=digits, stem=stem, notation=notation)
-            if "md" in formats:
-                for name, content in _markdown(solution, options, f"{template}.md.j2", curve, exercise=exercise).items():
-                    files[f"{folder}/{name}"] = content
-            if "tex" in formats:
-                files[f"{folder}/{stem}.tex"] = _latex(solution, options, f"{template}.tex.j2", exercise=exercise)[f"{stem}.tex"]
-        if "json" in formats:
-            files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
-    if "pdf" in formats:
-        for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
-            options = Options(digits=digits, notation=notation)
-            parts = [_template(e.solution, part, latex_text, options, exercise=e) for e in exercises]
-            curves = name == "solutions" and any(e.solution.training is not None for e in exercises)
-            text = _environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
-            files[f"{name}.pdf"] = LatexSource(re.sub(r"\n{3,}", "\n\n", text), name)
-    if "moodle" in formats:
-        def question_html(exercise: Exercise) -> str:
-            return _environment(None).get_template("moodle.html.j2").render(
-                exercise=exercise, solution=exercise.solution, printer=_printer(exercise.solution, digits, notation),
-                cloze=cloze_answers(exercise),
-            )
-
-        files["moodle.xml"] = moodle_xml(exercises, question_html, exercises[0].spec.title.split(":")[0][:60] or "derive")
-    if "qti" in formats:
-        for exercise in exercises:
-            text = _template(exercise.solution, "qti.txt.j2", markdown_text, Options(digits=digits, notation=notation), exercise=exercise)
-            files[f"qti/{exercise.id}.zip"] = qti_zip(text, exercise.id)
-    files["answers.csv"] = answers_csv(exercises)
-    files["answers.json"] = answers_json(exercises)
-    return files
 
 
 def compile_latex_sources(results: list[dict[str, Content]]) -> list[DeriveError]:
@@ -316,17 +267,23 @@ def render(
     solution: Solution,
     format: str = "md",
     *,
-    digits: int = DEFAULT_DIGITS,
+    digits: int | None = None,
     notation: str | None = None,
-    detail: str = "full",
+    detail: str = "handout",
     template_dir: str | None = None,
 ) -> str | bytes:
     """The worked solution as Markdown ("md", pictures inline), a LaTeX article ("tex"),
     the JSON answer key ("json") or a PDF ("pdf", bytes).
 
+    digits: the decimals shown (default: the solution's; a solution that carries rounded
+    values is derived again for other digits, since its numbers depend on them);
     notation: layered, esuli, flat, single or matrix (default: the spec's, else layered);
-    detail: full, compact or answers; template_dir: templates that override the built-in ones."""
+    detail: handout, compact, full or answers; template_dir: templates that override the built-in ones."""
     chosen = _format(format)
+    if digits is None:
+        digits = solution.digits
+    elif solution.rounding is Rounding.CARRY and digits != solution.digits:
+        solution = solve(solution.spec, rounding=Rounding.CARRY, digits=digits, shortcut=solution.network.shortcut)
     check_view(notation, detail, solution)
     options = Options(digits=digits, stem=solution.spec.name, inline_images=True, notation=notation, detail=detail,
                       template_dir=str(template_dir) if template_dir else None)

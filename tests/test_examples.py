@@ -97,7 +97,7 @@ def test_students_first_prediction_and_loss():
 def test_students_output_delta_is_prediction_minus_target():
     """The seed's shortcut ∂L/∂z₃ = ŷ − y for sigmoid with binary cross-entropy: shown as
     such, and equal to the product of the separate factors."""
-    shown, factors = derive.solve("students"), derive.solve("students", shortcut=False)
+    shown, factors = derive.solve("students", rounding="exact"), derive.solve("students", shortcut=False, rounding="exact")
     data = shown.spec.data
     for with_shortcut, without, forward in zip(shown.detail.backward, factors.detail.backward, shown.detail.forward.samples):
         expected = forward.prediction[0] - data[with_shortcut.sample - 1].y[0]

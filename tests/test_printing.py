@@ -30,12 +30,15 @@ ETA = symbol(Quantity(Kind.LEARNING_RATE))
         (21.0, 3, "21"),
         (-1.6000000000000005, 3, "-1.6"),
         (0.000123456, 3, r"1.23 \times 10^{-4}"),
-        (-0.0004, 3, r"-4 \times 10^{-4}"),
+        (0.30000000000000004, 3, "0.3"),
+        # A number with a few more decimals than asked for is a given number: shown as given.
+        (-0.0004, 3, "-0.0004"),
         (0.0004, 4, "0.0004"),
-        (2.5e7, 3, r"2.5 \times 10^{7}"),
-        (0.1234, 0, r"1 \times 10^{-1}"),
-        (0.5, 0, r"5 \times 10^{-1}"),
-        (1.5, 0, "2"),
+        (0.125, 1, "0.125"),
+        (1.5, 0, "1.5"),
+        (0.1234567, 0, r"1 \times 10^{-1}"),
+        (2.5e7, 3, "25000000"),
+        (3.5e9, 3, r"3.5 \times 10^{9}"),
     ],
 )
 def test_numbers(value, digits, text):
@@ -66,7 +69,7 @@ def test_products_keep_their_order_and_use_cdot():
 def test_negative_numbers_are_bracketed_where_needed():
     printer = Printer(NOTATION)
     total = sp.Add(sp.Mul(W, X, evaluate=False), B, evaluate=False)
-    assert printer.expression(total, {W: -1.2, X: 0.2, B: -0.1}) == r"\left(-1.2\right) \cdot 0.2 + \left(-0.1\right)"
+    assert printer.expression(total, {W: -1.2, X: 0.2, B: -0.1}) == r"\left(-1.2\right) \cdot 0.2 - 0.1"
     update = sp.Add(W, sp.Mul(-1, ETA, X, evaluate=False), evaluate=False)
     assert printer.expression(update, {W: -1.1, ETA: 0.1, X: -0.5}) == r"-1.1 - 0.1 \cdot \left(-0.5\right)"
     assert printer.expression(W, {W: -1.1}) == "-1.1"
@@ -103,9 +106,39 @@ def test_long_equations_break_at_the_equals_signs():
     long_sum = sp.Add(*[sp.Mul(symbol(Quantity(Kind.WEIGHT, 1, 0, j)), symbol(Quantity(Kind.INPUT, unit=j)), evaluate=False) for j in range(6)], evaluate=False)
     values = {s: 0.123 for s in long_sum.free_symbols}
     display = Printer(NOTATION).display(Equation(E, (Form(long_sum), Form(long_sum, values)), 0.5))
-    assert display.startswith(r"\begin{aligned}E &= ") and display.count("&=") == 3
+    # The numbers start a row of their own, each form as wide as a row allows, a long sum
+    # broken before a + into rows that start with \qquad.
+    assert display.startswith(r"\begin{aligned}E &= ") and display.count("&=") == 2
+    assert display.count(r"&\qquad +") == 1 and display.endswith("= 0.5\\end{aligned}")
     short = Printer(NOTATION).display(Equation(E, (Form(W), Form(W, {W: 1.0})), 1.0))
     assert "aligned" not in short
+
+
+def test_a_braced_part_shows_its_value_under_the_brace():
+    from derive.solution import Braced
+
+    s = symbol(Quantity(Kind.WEIGHTED_SUM, 1, 0))
+    total = sp.Add(Braced(sp.Mul(W, X, evaluate=False), s), B, evaluate=False)
+    printer = Printer(NOTATION)
+    assert printer.expression(total) == r"w^{(1)}_{01} \cdot x_{1} + b^{(1)}_{0}"
+    # In braces, so that the − after it is spaced as a binary operator.
+    assert printer.expression(total, {W: 0.5, X: 0.2, B: -0.1, s: 0.1}) == r"{\underbrace{0.5 \cdot 0.2}_{0.1}} - 0.1"
+
+
+def test_a_derivative_written_with_a_prime():
+    z = symbol(Quantity(Kind.PRE_ACTIVATION, 1, 0))
+    printer = Printer(NOTATION)
+    assert printer.expression(sp.Function("ReLU'")(z), {z: 0.29}) == r"\operatorname{ReLU}'\left(0.29\right)"
+    assert printer.expression(sp.Function("sigma'")(z)) == r"\sigma'\left(z^{(1)}_{0}\right)"
+
+
+def test_several_equations_align_on_their_equals_signs():
+    printer = Printer(NOTATION)
+    rows = printer.rows([Equation(E, (Form(W, {W: 0.5}),), None), Equation(B, (Form(W),), None)])
+    assert rows == [("E &= 0.5", True), (r"b^{(1)}_{0} &= w^{(1)}_{01}", True)]
+    assert printer.listing([Equation(W, (Form(W, {W: 0.5}),)), Equation(B, (Form(B, {B: 1.0}),))]) == [
+        r"w^{(1)}_{01} = 0.5, \quad b^{(1)}_{0} = 1"
+    ]
 
 
 def test_free_text_is_escaped():
@@ -115,3 +148,5 @@ def test_free_text_is_escaped():
         r"\textasciitilde{} \textasciicircum{} \{ \}"
     )
     assert markdown_text("*a* _b_ $x$ <b>") == r"\*a\* \_b\_ \$x\$ \<b\>"
+    # Only what is Markdown syntax inside a line is escaped: a title reads as written.
+    assert markdown_text("A 2-2-1 network (ReLU + sigmoid). Step 1!") == "A 2-2-1 network (ReLU + sigmoid). Step 1!"

@@ -102,7 +102,7 @@ def test_latex_compiles_and_shows_the_numbers(solution, tmp_path):
     text = pdf_text(pdf)
     for heading in ("Network", "Data", "Forward pass", "Backpropagation", "Gradient-descent update"):
         assert heading in text
-    step = solution.to_dict()["steps"][0]
+    step = solution.to_dict()["steps"][0]["shown"]  # the values as the document shows them
     for value in list(step["gradients"].values())[:3] + [step["loss"]]:
         shown = derive.printing.format_number(value, DEFAULT_DIGITS)
         if "times" not in shown:
@@ -121,18 +121,37 @@ def test_json_key_contract(solution):
     expected_record = {f"{kind}{l}[{i}]" for l, layer in enumerate(network.layers, 1) for i in range(layer.units) for kind in "za"}
     assert set(first["forward"][0]) == expected_record | {"loss"}
     assert set(first["gradients"]) == set(first["updated"])
-    assert set(key["final"]) == {"forward", "loss"} and len(key["final"]["forward"]) == len(network.data)
+    assert set(key["final"]) == {"forward", "loss", "shown"} and len(key["final"]["forward"]) == len(network.data)
     assert all(isinstance(v, float) for v in first["gradients"].values())
+    # By default the key has the values as the document shows them (rounded and carried) beside
+    # the full-precision ones: the same keys, at most `digits` decimals, close to the exact values.
+    assert key["rounding"] == {"mode": "carry", "digits": DEFAULT_DIGITS}
+    shown = first["shown"]
+    assert set(shown) == {"forward", "loss", "gradients", "updated"} and set(shown["gradients"]) == set(first["gradients"])
+    assert all(round(v, DEFAULT_DIGITS) == v for v in shown["gradients"].values())
+    assert shown["forward"][0]["a1[0]"] == pytest.approx(first["forward"][0]["a1[0]"], abs=0.01)
+    exact = json.loads(derive.render(derive.solve(solution.spec, rounding="exact"), "json"))
+    assert exact["rounding"] == {"mode": "exact"} and "shown" not in exact["steps"][0] and "shown" not in exact["final"]
+    assert exact["steps"] == [{k: v for k, v in s.items() if k != "shown"} for s in key["steps"]]
 
 
 def test_jupyter_repr_is_the_markdown(solution):
     assert solution._repr_markdown_() == derive.render(solution, "md")
 
 
-def test_digits_option_changes_display_only():
-    solution = derive.solve("esuli")
-    assert "0.5257" in derive.render(solution, "md", digits=4)
-    assert derive.render(solution, "json", digits=4) == derive.render(solution, "json")
+def test_digits_option():
+    """Exact values are only shown with other digits; carried ones are computed anew, since
+    what is carried depends on the digits."""
+    exact = derive.solve("esuli", rounding="exact")
+    assert "0.5257" in derive.render(exact, "md", digits=4)
+    assert derive.render(exact, "json", digits=4) == derive.render(exact, "json")
+    carried = derive.solve("esuli")
+    text = derive.render(carried, "md", digits=4)
+    assert "0.5257" in text and "rounded to 4 decimals" in text
+    four = json.loads(derive.render(carried, "json", digits=4))
+    # By hand at 4 decimals: ∂E/∂a = 0.5257 · 0.2493 · 0.7 = 0.09173 → 0.0917, then 0.0917 · 1 · 0.9 = 0.08253
+    # → 0.0825 (the exact gradient is 0.0826).
+    assert four["rounding"] == {"mode": "carry", "digits": 4} and four["steps"][0]["shown"]["gradients"]["W1[0,0]"] == 0.0825
 
 
 def test_unknown_format_is_an_error():
@@ -184,7 +203,7 @@ def test_every_template_branch_renders_and_compiles(tmp_path):
     markdown = derive.render(solution, "md")
     assert "exactly, where the leaky ReLU (slope 0.1 below 0) has no derivative" in markdown
     assert "The biases $b^{(1)}$ are kept fixed." in markdown
-    assert "| step | sample | loss before the update $E$ |" in markdown
+    assert "| updates done | samples | loss $E$ |" in markdown
     assert markdown.startswith("# Réseau λ → softmax ≤ 1 – “quoted” 中\n")
     assert any(t.type == "math_block" for t in flat(markdown_tokens(markdown)))
     pdf, _ = compile_latex(derive.render(solution, "tex"), tmp_path)
