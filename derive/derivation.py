@@ -11,6 +11,7 @@ loss back to every parameter builds the backpropagation: no case per layer kind.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import sympy as sp
@@ -65,7 +66,7 @@ from .solution import (
     ValueTable,
     equation,
 )
-from .spec import Rounding, load_spec
+from .spec import Rounding, Spec, load_spec
 
 # Loss tables longer than this show a selection of the steps (the JSON has all).
 MAX_TABLE_ROWS = 25
@@ -76,13 +77,26 @@ LARGE_LEARNING_RATE = 0.1
 _PIECEWISE_LINEAR = ("relu", "leaky_relu")
 
 
-def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Solution:
-    """Derive the worked solution of a spec (a Spec, a path, an example name or a dict).
+@dataclass(frozen=True)
+class Runs:
+    """The numbers of a spec before any record is built: the network, its compiled form as
+    the document computes, and the two runs. Enough to judge a draw of an exercise."""
 
-    rounding: "carry" (the default: every shown value rounded to `digits` decimals and used
-    as shown, so that each line checks out on a calculator) or "exact" (full precision,
-    rounded only for display); by default the spec's. shortcut: write ∂E/∂z = ŷ − y for
-    sigmoid + bce and softmax + cross-entropy."""
+    spec: Spec
+    network: Network
+    compiled: CompiledNetwork  # with the document's rounding
+    shown: Run
+    exact: Run
+    rounding: Rounding
+
+    @property
+    def updates(self) -> tuple[ParameterUpdate, ...]:
+        return self.shown.updates
+
+
+def runs(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Runs:
+    """The numbers of a spec (a Spec, a path, an example name or a dict): carried as the
+    document shows them (by default) and at full precision."""
     spec = load_spec(spec)
     mode = Rounding(rounding) if rounding is not None else (spec.rounding or Rounding.CARRY)
     network = Network(spec, shortcut=shortcut)
@@ -93,21 +107,31 @@ def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT
         shown = compiled.run()
     else:
         shown = exact_run
-    first = shown.updates[0]
-    detail = _detailed_step(network, compiled, first)
+    return Runs(spec, network, compiled, shown, exact_run, mode)
+
+
+def solve(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Solution:
+    """Derive the worked solution of a spec (a Spec, a path, an example name or a dict).
+
+    rounding: "carry" (the default: every shown value rounded to `digits` decimals and used
+    as shown, so that each line checks out on a calculator) or "exact" (full precision,
+    rounded only for display); by default the spec's. shortcut: write ∂E/∂z = ŷ − y for
+    sigmoid + bce and softmax + cross-entropy."""
+    numbers = runs(spec, rounding=rounding, digits=digits, shortcut=shortcut)
+    network, shown = numbers.network, numbers.shown
     return Solution(
-        spec=spec,
+        spec=numbers.spec,
         network=network,
         description=_describe(network),
         data=_data_table(network),
         diagram=network_diagram(network, network.initial_values()),
-        detail=detail,
-        summary=_summary(network, first),
+        detail=_detailed_step(network, numbers.compiled, shown),
+        summary=_summary(network, shown.updates[0]),
         training=_training(network, shown) if len(shown.updates) > 1 else None,
         notes=_dead_units(network, shown),
         shown=shown,
-        exact=exact_run,
-        rounding=mode,
+        exact=numbers.exact,
+        rounding=numbers.rounding,
         digits=digits,
     )
 
@@ -614,8 +638,9 @@ def _is_loss_partial(sym: sp.Symbol) -> bool:
 # -- the first update in full ---------------------------------------------------------------
 
 
-def _detailed_step(network: Network, compiled: CompiledNetwork, first: ParameterUpdate) -> DetailedStep:
+def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> DetailedStep:
     spec = network.spec
+    first = run.updates[0]
     samples = first.samples
     many = len(samples) > 1
     forward, _ = _forward_pass(network, compiled, samples, first.forwards, first.before, star=False)
@@ -657,7 +682,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, first: Parameter
     theta = symbol(Quantity(Kind.PARAMETER))
     update_rule = equation(updated(theta), [Form(_add(theta, _mul(-1, network.learning_rate, partial(overall, theta))))])
 
-    again = compiled.evaluate(first.after, samples, first.step)
+    again = run.repeated
     repeated, repeated_values = _forward_pass(network, compiled, samples, again, first.after, star=True)
     trainable = set(network.trainable)
     return DetailedStep(

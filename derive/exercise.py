@@ -20,13 +20,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import sympy as sp
 
-from .derivation import solve
+from .derivation import Runs, runs, solve
 from .errors import DeriveError, UsageError
 from .network import Network
-from .numeric import CompiledNetwork, Run, carried
+from .numeric import Run, carried
 from .printing import DEFAULT_DIGITS
 from .quantities import Kind, partial, quantity_of, updated
-from .solution import LossChange, Solution
+from .solution import Solution
 from .spec import Rounding, Spec, load_spec
 
 MAX_SEED = 0xFFFF  # the seed is part of a variant's id, as four hex digits
@@ -260,7 +260,8 @@ def answers_of(
 # -- the rules of a good variant ---------------------------------------------------------------
 
 
-def rejections(solution: Solution, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int) -> list[Rejection]:
+def rejections(solution: Solution | Runs, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int) -> list[Rejection]:
+    """Why a draw (its solution, or just its numbers) makes a poor exercise."""
     network = solution.network
     reasons = []
     forwards = solution.updates[0].forwards
@@ -274,7 +275,7 @@ def rejections(solution: Solution, questions: Sequence[Question], answers: Mappi
             reasons.append(Rejection.SATURATED)
     if any(q.kind is QuestionKind.GRADIENT and answers[q.id].exact == 0 for q in questions):
         reasons.append(Rejection.ZERO_GRADIENT)
-    if solution.detail.loss_change is not LossChange.FELL:
+    if not solution.shown.repeated_loss < solution.shown.updates[0].loss:
         reasons.append(Rejection.LOSS_NOT_FALLING)
     # Two significant digits: at 3 decimals at least 0.01, else nearly any guess is within tolerance.
     if any(abs(answers[q.id].value) < 10.0 ** (1 - digits) for q in questions):
@@ -285,7 +286,7 @@ def rejections(solution: Solution, questions: Sequence[Question], answers: Mappi
     return list(dict.fromkeys(reasons))
 
 
-def structure(solution: Solution) -> tuple:
+def structure(solution: Solution | Runs) -> tuple:
     """What makes two variants different exercises rather than other numbers: which ReLU
     units are dead for the first sample, and the sign of each output's error."""
     first = solution.updates[0].forwards[0]
@@ -300,7 +301,7 @@ def structure(solution: Solution) -> tuple:
 @dataclass(frozen=True)
 class _Draw:
     spec_dict: dict[str, Any]
-    solution: Solution | None
+    numbers: Runs | None  # a record is built only for the draw a variant takes
     questions: tuple[Question, ...]
     answers: dict[str, Answer]
     reasons: list[Rejection]
@@ -311,18 +312,18 @@ def _attempt(template: Spec, seed: int, number: int, attempt: int, settings: "_S
     spec_dict = draw(template, rng, settings.low, settings.high, settings.decimals)
     spec = load_spec(spec_dict, name=variant_id(number, seed))
     try:
-        solution = solve(spec, rounding=settings.rounding, digits=settings.digits)
+        numbers = runs(spec, rounding=settings.rounding, digits=settings.digits)
         if settings.rounding is Rounding.CARRY:
-            other_run = solution.exact
+            other_run = numbers.exact
         else:
-            other_run = CompiledNetwork(solution.network, carried(settings.digits)).run()
+            other_run = numbers.compiled.with_keep(carried(settings.digits)).run()
     except DeriveError:
         return _Draw(spec_dict, None, (), {}, [Rejection.OVERFLOW])
-    network = solution.network
-    shown = _run_values(network, solution.shown)
+    network = numbers.network
+    shown = _run_values(network, numbers.shown)
     questions = resolve_ask(network, settings.ask, shown)
-    answers = answers_of(questions, shown, _run_values(network, other_run), settings.digits, _run_values(network, solution.exact))
-    return _Draw(spec_dict, solution, questions, answers, rejections(solution, questions, answers, settings.digits))
+    answers = answers_of(questions, shown, _run_values(network, other_run), settings.digits, _run_values(network, numbers.exact))
+    return _Draw(spec_dict, numbers, questions, answers, rejections(numbers, questions, answers, settings.digits))
 
 
 @dataclass(frozen=True)
@@ -383,8 +384,8 @@ def exercise(
                 continue
             # Of the good draws, the first whose structure is used least so far: variants differ
             # in which unit is dead and in the sign of the error where the template allows it.
-            shape = structure(result.solution)
-            if chosen is None or used[shape] < used[structure(chosen.solution)]:
+            shape = structure(result.numbers)
+            if chosen is None or used[shape] < used[structure(chosen.numbers)]:
                 chosen = result
             looked += 1
             if used[shape] == min(used.values(), default=0) or looked >= VARIETY_DRAWS:
@@ -397,11 +398,11 @@ def exercise(
             )
         result = chosen
         seen.add(repr((result.spec_dict["layers"], result.spec_dict["data"])))
-        used[structure(result.solution)] += 1
+        used[structure(result.numbers)] += 1
         if only is None or number == only:
+            solution = solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
             accepted.append(
-                Exercise(variant_id(number, seed), number, seed, result.solution.spec, result.solution, result.questions,
-                         result.answers, digits)
+                Exercise(variant_id(number, seed), number, seed, solution.spec, solution, result.questions, result.answers, digits)
             )
         if progress is not None:
             progress(number)

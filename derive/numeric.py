@@ -149,14 +149,17 @@ class ParameterUpdate:
 
 @dataclass(frozen=True)
 class Run:
-    """A whole training run: every update, and the forward pass over all samples with the
-    parameters before the first update and after the last."""
+    """A whole training run: every update; the forward pass over all samples with the
+    parameters before the first update and after the last; and the first update's samples
+    again with the parameters after it (did that update lower their loss?)."""
 
     updates: tuple[ParameterUpdate, ...]
     initial: tuple[Forward, ...]
     final: tuple[Forward, ...]
     initial_loss: float
     final_loss: float
+    repeated: tuple[Forward, ...]
+    repeated_loss: float
 
 
 Keep = Callable[[float], float]
@@ -169,10 +172,16 @@ def exact(value: float) -> float:
 def carried(digits: int) -> Keep:
     """Rounds as a student with a calculator does: half away from zero, to `digits` decimals."""
     quantum = Decimal(1).scaleb(-digits)
+    scale = 10.0**digits
 
     def keep(value: float) -> float:
         # Products and sums of shown decimals are exact decimals; float arithmetic leaves
-        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie.
+        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie:
+        # the scaled value is rounded to 6 decimals first.
+        scaled = abs(value) * scale
+        if scaled < 1e9:
+            whole = math.floor(round(scaled, 6) + 0.5)
+            return (whole / scale if value >= 0 else -whole / scale) + 0.0
         return float(Decimal(f"{value:.12g}").quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
 
     return keep
@@ -216,8 +225,11 @@ class CompiledNetwork:
     def run(self) -> Run:
         updates, final = self.train()
         initial = self.evaluate(self.network.initial_values(), range(len(self.network.spec.data)), 1)
+        first = updates[0]
+        repeated = self.evaluate(first.after, first.samples, first.step)
         return Run(
-            tuple(updates), initial, final, self.combine([f.loss for f in initial]), self.combine([f.loss for f in final])
+            tuple(updates), initial, final, self.combine([f.loss for f in initial]), self.combine([f.loss for f in final]),
+            repeated, self.combine([f.loss for f in repeated]),
         )
 
     def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float]) -> Forward:
