@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from .figures import loss_curve, network_diagram
-from .functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, TERM, UNIT, Activation
+from .functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, PREDICTIONS, TARGETS, TERM, UNIT, Activation
 from .network import Network, NetworkLayer
 from .numeric import Backward, CompiledNetwork, Forward, ParameterUpdate, Run, carried, exact
 from .printing import DEFAULT_DIGITS
@@ -204,6 +204,7 @@ def _describe(network: Network) -> NetworkDescription:
         activations=tuple(_activation_definition(a) for a in used),
         loss=equation(loss_symbol, [Form(network.loss.definition), Form(network.per_sample_loss)]),
         loss_label=network.loss.label,
+        loss_terms=(TARGETS[TERM], PREDICTIONS[TERM]),
         learning_rate=equation(network.learning_rate, [], network.spec.learning_rate),
         large_learning_rate=network.spec.learning_rate >= LARGE_LEARNING_RATE,
         shortcut=shortcut,
@@ -356,8 +357,12 @@ def _star_map(network: Network) -> dict[sp.Symbol, sp.Symbol]:
 
 def _classification(network: Network, outputs: Sequence[sp.Symbol], values: Sequence[float]) -> Classification | None:
     """The predicted class of a classification output: each sigmoid output against ½, or
-    the largest softmax output."""
+    the largest softmax output. Only where the targets are classes (0 or 1 for a sigmoid,
+    one-hot for a softmax): a sigmoid fitted to 0.3 predicts no class."""
     name = network.output_layer.activation.name
+    targets = [y for sample in network.spec.data for y in sample.y]
+    if not all(y in (0.0, 1.0) for y in targets):
+        return None
     if name == "sigmoid":
         comparisons = []
         for output, value in zip(outputs, values):
@@ -740,6 +745,7 @@ def _outcome(network: Network, first: ParameterUpdate, again: Sequence[Forward],
                 loss_before=old.loss,
                 loss_after=new.loss,
                 movement=movement,
+                crossed=len(targets) == 1 and (old.out[-1][0] - targets[0]) * (new.out[-1][0] - targets[0]) < 0,
                 classes_before=old_classes.classes if old_classes else None,
                 classes_after=new_classes.classes if new_classes else None,
             )

@@ -13,7 +13,7 @@ its own, so that both views carry exactly the same values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import sympy as sp
@@ -21,7 +21,7 @@ import sympy as sp
 from .functions import PRE_ACTIVATION
 from .network import Network, NetworkLayer
 from .quantities import Kind, Quantity, partial, symbol, updated
-from .solution import Equation, Form, Solution, equation
+from .solution import Classification, Equation, Form, Note, Solution, equation
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class MatrixLayer:
     number: int
     is_output: bool
     equations: tuple[Equation, ...]
+    notes: tuple[Note, ...] = ()  # units at or below a ReLU's kink, as in the unit-by-unit view
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class MatrixSample:
     forward: tuple[MatrixLayer, ...]  # input side first
     loss: Equation
     backward: tuple[MatrixLayer, ...]  # output side first
+    classification: Classification | None = None
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,10 @@ class _Builder:
         lhs = _named(partial(loss, a_vector), layer.units, 1)
         result = _column(partial(loss, a) for a in layer.outputs)
         if layer.is_output:
-            derivatives = _column(network.loss.derivative(network.predictions, network.targets, k) for k in range(layer.units))
-            return equation(lhs, [Form(derivatives), Form(derivatives, values), Form(result, values)])
+            predictions, targets = network.predictions, network.targets
+            steps = _column(network.loss.derivative_step(predictions, targets, k) for k in range(layer.units))
+            derivatives = _column(network.loss.derivative(predictions, targets, k) for k in range(layer.units))
+            return equation(lhs, [Form(steps), Form(derivatives), Form(derivatives, values), Form(result, values)])
         following = network.layers[index + 1]
         w_name, w = self.weights(following)
         next_z = self.vector(Kind.PRE_ACTIVATION, following.number)
@@ -188,9 +192,10 @@ class _Builder:
         return equation(lhs, [Form(named), Form(sp.MatMul(sp.Transpose(w), delta_numbers), values), Form(result, values)])
 
 
-def _forward_sample(network: Network, number: int, values, loss: Equation, star: bool) -> MatrixSample:
+def _forward_sample(network: Network, number: int, values, forward, star: bool) -> MatrixSample:
     builder = _Builder(network, values, star)
-    return MatrixSample(number, tuple(builder.forward(layer) for layer in network.layers), loss, ())
+    layers = tuple(builder.forward(layer) for layer in network.layers)
+    return MatrixSample(number, layers, forward.loss, (), forward.classification)
 
 
 def matrix_view(solution: Solution) -> MatrixView:
@@ -198,14 +203,17 @@ def matrix_view(solution: Solution) -> MatrixView:
     step = solution.detail
     many = len(step.samples) > 1
     samples = []
-    for number, values, forward in zip(step.samples, step.values, step.forward.samples):
+    for number, values, forward, worked in zip(step.samples, step.values, step.forward.samples, step.backward):
         loss = network.loss_symbol(number if many else None)
         builder = _Builder(network, values)
-        backward = tuple(builder.backward(index, loss) for index in range(len(network.layers) - 1, -1, -1))
+        notes = {layer.number: layer.notes for layer in worked.layers}
+        backward = tuple(
+            replace(builder.backward(index, loss), notes=notes[index + 1]) for index in range(len(network.layers) - 1, -1, -1)
+        )
         forward_layers = tuple(builder.forward(layer) for layer in network.layers)
-        samples.append(MatrixSample(number, forward_layers, forward.loss, backward))
+        samples.append(MatrixSample(number, forward_layers, forward.loss, backward, forward.classification))
     repeated = tuple(
-        _forward_sample(network, number, values, forward.loss, star=True)
+        _forward_sample(network, number, values, forward, star=True)
         for number, values, forward in zip(step.samples, step.repeated_values, step.repeated.samples)
     )
     overall = network.loss_symbol()

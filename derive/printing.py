@@ -156,15 +156,16 @@ class TexPrinter(LatexPrinter):
         # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
         coefficient, *rest = expr.args
         if coefficient.is_Rational and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and (rest[0].is_Add or isinstance(rest[0], sp.Sum)):
-            # \Bigl( … \Bigr) rather than \left( … \right): a long sum inside may break over lines.
-            return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
+            # \Big( … \Big) rather than \left( … \right): a long sum inside may break over lines
+            # (and Pandoc's math converter knows \Big, not \Bigl).
+            return rf"\frac{{1}}{{{coefficient.q}}} \Big({self._print(rest[0])}\Big)"
         return super()._print_Mul(expr)
 
     def _print_MatMul(self, expr) -> str:
         # The mean of matrices, MatMul(1/N, sum), reads (1/N)(…) and may break over lines.
         coefficient, *rest = expr.args
         if getattr(coefficient, "is_Rational", False) and coefficient.p == 1 and coefficient.q != 1 and len(rest) == 1 and isinstance(rest[0], sp.MatAdd):
-            return rf"\frac{{1}}{{{coefficient.q}}} \Bigl({self._print(rest[0])}\Bigr)"
+            return rf"\frac{{1}}{{{coefficient.q}}} \Big({self._print(rest[0])}\Big)"
         return super()._print_MatMul(expr)
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
@@ -180,9 +181,9 @@ class TexPrinter(LatexPrinter):
         variable = self._print(expr.variables[0])
         if expr.expr.is_Symbol:
             return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {variable}}}"
-        # d for a function of one variable; \Bigl( … \Bigr) so that a long weighted sum may break over lines.
+        # d for a function of one variable; \Big( … \Big) so that a long weighted sum may break over lines.
         d = "d" if expr.expr.free_symbols == {expr.variables[0]} else r"\partial"
-        return rf"\frac{{{d}}}{{{d} {variable}}} \Bigl({self._print(expr.expr)}\Bigr)"
+        return rf"\frac{{{d}}}{{{d} {variable}}} \Big({self._print(expr.expr)}\Big)"
 
     def _print_Braced(self, expr: Braced) -> str:
         part = self._print(expr.part)

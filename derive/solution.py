@@ -219,6 +219,7 @@ class SampleOutcome:
     loss_before: float
     loss_after: float
     movement: Movement
+    crossed: bool  # a single output moved to the other side of its target (overshot it)
     classes_before: tuple[int, ...] | None
     classes_after: tuple[int, ...] | None
 
@@ -286,6 +287,7 @@ class NetworkDescription:
     activations: tuple[tuple[Equation, Equation], ...]  # definition and derivative of each activation used
     loss: Equation
     loss_label: str
+    loss_terms: tuple[sp.Basic, sp.Basic]  # y_k and ŷ_k as the loss's definition writes them
     learning_rate: Equation
     large_learning_rate: bool  # large enough to deserve a remark
     shortcut: Equation | None  # ∂E/∂z of the output layer simplified, derived once

@@ -85,7 +85,7 @@ def test_a_sum_does_not_open_with_a_minus():
 def test_a_mean_reads_one_over_n_times_the_sum():
     printer = Printer(NOTATION)
     mean = sp.Mul(sp.Rational(1, 3), sp.Add(W, X, B, evaluate=False), evaluate=False)
-    assert printer.expression(mean) == r"\frac{1}{3} \Bigl(w^{(1)}_{01} + x_{1} + b^{(1)}_{0}\Bigr)"
+    assert printer.expression(mean) == r"\frac{1}{3} \Big(w^{(1)}_{01} + x_{1} + b^{(1)}_{0}\Big)"
 
 
 def test_cases_read_if_and_otherwise():

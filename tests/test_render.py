@@ -97,6 +97,19 @@ def test_markdown_converts_with_pandoc(solution, tmp_path):
     assert '<img src="solution.network.svg"' in html
 
 
+@pytest.mark.parametrize("notation,detail", [(None, "handout"), (None, "full"), ("matrix", "handout"), ("flat", "handout")])
+def test_every_math_span_converts_to_mathml_with_pandoc(solution, notation, detail, tmp_path):
+    """Pandoc's own TeX math reader (texmath, as in --mathml and the docx/odt writers) reads
+    every formula: none is left as raw TeX."""
+    markdown = tmp_path / "solution.md"
+    markdown.write_text(derive.render(solution, "md", notation=notation, detail=detail))
+    converted = subprocess.run(
+        [tool("pandoc"), "-f", "markdown", "-t", "html5", "--mathml", str(markdown)], capture_output=True, text=True, check=True
+    )
+    assert "Could not convert TeX math" not in converted.stderr, converted.stderr[:2000]
+    assert converted.stdout.count("<math display=\"block\"") == markdown.read_text().count("\n$$\n") // 2
+
+
 def test_latex_compiles_and_shows_the_numbers(solution, tmp_path):
     pdf, log = compile_latex(derive.render(solution, "tex"), tmp_path)
     text = pdf_text(pdf)
