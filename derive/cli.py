@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .derivation import solve
+from .derivation import MAX_DIGITS, solve
 from .errors import DeriveError, UsageError
 from .examples import DESCRIPTIONS
 from .files import write_all
@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a directory, a file (one format), or - for standard output (default: outputs/<name>/)",
     )
     solve_cmd.add_argument(
-        "--digits", type=_whole(0, 12), default=DEFAULT_DIGITS, help=f"decimals shown (default: {DEFAULT_DIGITS})"
+        "--digits", type=_whole(0, MAX_DIGITS), default=DEFAULT_DIGITS, help=f"decimals shown (default: {DEFAULT_DIGITS})"
     )
     solve_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols as in a course (default: the spec's, else layered)")
     solve_cmd.add_argument(
@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--low", type=float, default=-1.0, help="smallest drawn number (default -1)")
     exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
     exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
-    exercise_cmd.add_argument("--digits", type=_whole(0, 12), default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
+    exercise_cmd.add_argument("--digits", type=_whole(0, MAX_DIGITS), default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
     exercise_cmd.add_argument("--rounding", choices=[r.value for r in Rounding], help="how the key is computed: exact or carry (default: the spec's, else exact)")
     exercise_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols of the sheets and solutions")
 

@@ -10,12 +10,13 @@ loss back to every parameter builds the backpropagation: no case per layer kind.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Mapping, Sequence
 
 import sympy as sp
 
+from .errors import UsageError
 from .figures import loss_curve, network_diagram
 from .functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, PREDICTIONS, TARGETS, TERM, UNIT, Activation
 from .network import Network, NetworkLayer
@@ -94,11 +95,30 @@ class Runs:
         return self.shown.updates
 
 
+MAX_DIGITS = 12
+
+
+def check_digits(digits) -> None:
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= MAX_DIGITS:
+        raise UsageError(f"digits: expected a whole number from 0 to {MAX_DIGITS}, got {digits!r}")
+
+
+def rounding_mode(rounding, default: Rounding | None) -> Rounding:
+    """The rounding asked for (a Rounding or its name), else the spec's, else carry."""
+    if rounding is None:
+        return default or Rounding.CARRY
+    try:
+        return Rounding(rounding)
+    except ValueError:
+        raise UsageError(f"rounding: expected one of {', '.join(r.value for r in Rounding)}, got {rounding!r}") from None
+
+
 def runs(spec, *, rounding: str | Rounding | None = None, digits: int = DEFAULT_DIGITS, shortcut: bool = True) -> Runs:
     """The numbers of a spec (a Spec, a path, an example name or a dict): carried as the
     document shows them (by default) and at full precision."""
     spec = load_spec(spec)
-    mode = Rounding(rounding) if rounding is not None else (spec.rounding or Rounding.CARRY)
+    check_digits(digits)
+    mode = rounding_mode(rounding, spec.rounding)
     network = Network(spec, shortcut=shortcut)
     compiled = CompiledNetwork(network, exact)
     exact_run = compiled.run()
@@ -370,8 +390,11 @@ def _classification(network: Network, outputs: Sequence[sp.Symbol], values: Sequ
             comparisons.append(Comparison(output, value, relation, int(value >= 0.5)))
         return Classification(ClassRule.THRESHOLD, tuple(comparisons))
     if name == "softmax":
-        largest = max(range(len(values)), key=lambda k: values[k])
-        return Classification(ClassRule.LARGEST, (Comparison(outputs[largest], values[largest], "", largest),))
+        # Outputs shown equal tie: every one of them is listed, and no single class predicted.
+        largest = max(values)
+        return Classification(
+            ClassRule.LARGEST, tuple(Comparison(outputs[k], v, "", k) for k, v in enumerate(values) if v == largest)
+        )
     return None
 
 
@@ -585,9 +608,11 @@ def _unit_notes(layer: NetworkLayer, pre, local, sample: int) -> tuple[Note, ...
 
 def _dead_units(network: Network, run: Run) -> tuple[Note, ...]:
     """ReLU units that output 0 for every sample after training: no gradient reaches
-    their weights any more. Dead if training killed them, never active otherwise. The
-    pre-activation is named as after the update (z*), or after the last of several."""
+    their weights any more. Dead if they were active at some point of training, never
+    active if not once (noted only after several updates). The pre-activation is named as
+    after the update (z*), or after the last of several."""
     after_name = updated if len(run.updates) == 1 else final
+    seen = list(run.initial) + [f for update in run.updates for f in update.forwards]
     notes = []
     for index, layer in enumerate(network.layers):
         if layer.activation.name != "relu":
@@ -595,7 +620,9 @@ def _dead_units(network: Network, run: Run) -> tuple[Note, ...]:
         for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
             after = [f.pre[index][i] for f in run.final]
             if all(v <= 0 for v in after):
-                was_active = any(f.pre[index][i] > 0 for f in run.initial)
+                was_active = any(f.pre[index][i] > 0 for f in seen)
+                if not was_active and len(run.updates) == 1:
+                    continue  # one update: backpropagation's note on the inactive unit says it all
                 notes.append(Note(NoteKind.DEAD if was_active else NoteKind.NEVER_ACTIVE, a, after_name(z), max(after)))
     return tuple(notes)
 
@@ -729,8 +756,7 @@ def _outcome(network: Network, first: ParameterUpdate, again: Sequence[Forward],
     samples = []
     for n, old, new in zip(first.samples, first.forwards, again):
         targets = network.spec.data[n].y
-        distance_before = math.fsum((y - p) ** 2 for y, p in zip(targets, old.out[-1]))
-        distance_after = math.fsum((y - p) ** 2 for y, p in zip(targets, new.out[-1]))
+        distance_before, distance_after = _distance(targets, old.out[-1]), _distance(targets, new.out[-1])
         movement = (
             Movement.TOWARDS if distance_after < distance_before else Movement.AWAY if distance_after > distance_before else Movement.UNCHANGED
         )
@@ -751,6 +777,13 @@ def _outcome(network: Network, first: ParameterUpdate, again: Sequence[Forward],
             )
         )
     return Outcome(_change(before, after), tuple(samples))
+
+
+def _distance(targets: Sequence[float], outputs: Sequence[float]) -> Fraction:
+    """The squared distance of the outputs to the targets, exactly, from the numbers as
+    decimals: shown values that are equally far must compare equal, which float arithmetic
+    does not promise."""
+    return sum((Fraction(repr(y)) - Fraction(repr(p))) ** 2 for y, p in zip(targets, outputs))
 
 
 def _summary(network: Network, first: ParameterUpdate) -> Summary:

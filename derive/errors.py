@@ -27,11 +27,12 @@ class SpecError(DeriveError):
 class NumericalError(DeriveError):
     """Numerical trouble while training (log(0), overflow): names the step and the sample."""
 
-    def __init__(self, source: str, step: int, sample: int, message: str):
+    def __init__(self, source: str, step: int | None, sample: int | None, message: str):
         self.source = source
         self.step = step
         self.sample = sample
-        super().__init__(f"{source}: step {step}, sample {sample}: {message}")
+        where = f"step {step}, sample {sample}: " if step is not None else ""
+        super().__init__(f"{source}: {where}{message}")
 
 
 class UsageError(DeriveError):

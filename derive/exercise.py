@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import sympy as sp
 
-from .derivation import Runs, runs, solve
+from .derivation import Runs, check_digits, rounding_mode, runs, solve
 from .errors import DeriveError, UsageError
 from .network import Network
 from .numeric import Run, carried
@@ -32,7 +32,7 @@ from .spec import Rounding, Spec, load_spec
 MAX_SEED = 0xFFFF  # the seed is part of a variant's id, as four hex digits
 MAX_ATTEMPTS = 500
 # Good draws looked at for one whose structure (dead units, sign of the error) is used least.
-VARIETY_DRAWS = 8
+VARIETY_DRAWS = 6
 SATURATION = 4.0  # |z| beyond which a sigmoid or tanh is flat: a poor exercise
 ASK_GROUPS = ("forward", "loss", "gradients", "updates")
 
@@ -277,8 +277,10 @@ def rejections(solution: Solution | Runs, questions: Sequence[Question], answers
         reasons.append(Rejection.ZERO_GRADIENT)
     if not solution.shown.repeated_loss < solution.shown.updates[0].loss:
         reasons.append(Rejection.LOSS_NOT_FALLING)
-    # Two significant digits: at 3 decimals at least 0.01, else nearly any guess is within tolerance.
-    if any(abs(answers[q.id].value) < 10.0 ** (1 - digits) for q in questions):
+    # Two significant digits (at 3 decimals at least 0.01), else nearly any guess is within the
+    # tolerance; with 0 or 1 decimal, one nonzero digit is all there can be.
+    smallest = 10.0 ** (1 - digits) if digits >= 2 else 10.0**-digits
+    if any(abs(answers[q.id].value) < smallest for q in questions):
         reasons.append(Rejection.FEW_DIGITS)
     asked = [answers[q.id] for q in questions]
     if any(abs(a.value - b.value) <= a.tolerance + b.tolerance for i, a in enumerate(asked) for b in asked[i + 1 :]):
@@ -366,7 +368,8 @@ def exercise(
     rounding: "exact" or "carry", how the key's values are computed (default: the spec's)."""
     template = load_spec(spec)
     _check_settings(seed, count, low, high, decimals)
-    mode = Rounding(rounding) if rounding is not None else (template.rounding or Rounding.CARRY)
+    check_digits(digits)
+    mode = rounding_mode(rounding, template.rounding)
     settings = _Settings(low, high, decimals, ask, digits, mode)
     last = only if only is not None else count
     accepted: list[Exercise] = []
@@ -388,13 +391,13 @@ def exercise(
             if chosen is None or used[shape] < used[structure(chosen.numbers)]:
                 chosen = result
             looked += 1
-            if used[shape] == min(used.values(), default=0) or looked >= VARIETY_DRAWS:
+            if used[shape] == 0 or looked >= VARIETY_DRAWS:  # a structure no variant has yet, or enough looked at
                 break
         if chosen is None:
             common = ", ".join(f"{r.value} ({n})" for r, n in tally.most_common(3))
             raise DeriveError(
                 f"{template.source}: variant {number}: no good numbers in {MAX_ATTEMPTS} draws ({common}); "
-                "widen --low/--high, change the template or ask other questions"
+                "widen --low/--high, show more --digits (3 or more), change the template or ask other questions"
             )
         result = chosen
         seen.add(repr((result.spec_dict["layers"], result.spec_dict["data"])))
@@ -477,7 +480,8 @@ def stress(spec, seed: int, draws: int, *, low: float = -1.0, high: float = 1.0,
     spread of every asked value over the accepted ones."""
     template = load_spec(spec)
     _check_settings(seed, 1, low, high, decimals)
-    settings = _Settings(low, high, decimals, ask, digits, Rounding(rounding) if rounding else (template.rounding or Rounding.CARRY))
+    check_digits(digits)
+    settings = _Settings(low, high, decimals, ask, digits, rounding_mode(rounding, template.rounding))
     tally: Counter[Rejection] = Counter()
     seen: set[str] = set()
     kept: dict[str, list[float]] = {}

@@ -228,9 +228,12 @@ def matrix_view(solution: Solution) -> MatrixView:
         if many:
             terms = [_named(partial(network.loss_symbol(n), layer.weight_matrix), *shape) for n in step.samples]
             per_sample = [sp.ImmutableMatrix([[partial(network.loss_symbol(n), w) for w in row] for row in layer.weights]) for n in step.samples]
-            scale = sp.Rational(1, len(terms)) if step.batch == "mean" else 1
+            def combined_form(matrices):
+                total = sp.MatAdd(*matrices)
+                return sp.MatMul(sp.Rational(1, len(matrices)), total) if step.batch == "mean" else total
+
             combined.append(
-                equation(gradient_name, [Form(sp.MatMul(scale, sp.MatAdd(*terms))), Form(sp.MatMul(scale, sp.MatAdd(*per_sample)), values), Form(gradient, values)])
+                equation(gradient_name, [Form(combined_form(terms)), Form(combined_form(per_sample), values), Form(gradient, values)])
             )
         new = _named(updated(layer.weight_matrix), *shape)
         rate = network.learning_rate

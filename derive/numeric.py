@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -171,19 +171,19 @@ def exact(value: float) -> float:
 
 def carried(digits: int) -> Keep:
     """Rounds as a student with a calculator does: half away from zero, to `digits` decimals."""
-    quantum = Decimal(1).scaleb(-digits)
     scale = 10.0**digits
 
     def keep(value: float) -> float:
-        # Products and sums of shown decimals are exact decimals; float arithmetic leaves
-        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie:
-        # the scaled value is rounded to 6 decimals first.
         scaled = abs(value) * scale
-        if scaled < 1e9:
-            whole = math.floor(round(scaled, 6) + 0.5)
-            return (whole / scale if value >= 0 else -whole / scale) + 0.0
-        return float(Decimal(f"{value:.12g}").quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
+        if not scaled < 1e15:  # beyond what a double holds after the point (or not finite)
+            return value if not math.isfinite(value) else round(value, digits) + 0.0
+        # Products and sums of shown decimals are exact decimals, but float arithmetic leaves
+        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie:
+        # read the scaled value to 14 significant digits first.
+        whole = math.floor(float(f"{scaled:.14g}") + 0.5)
+        return (whole / scale if value >= 0 else -whole / scale) + 0.0
 
+    keep.digits = digits  # type: ignore[attr-defined]
     return keep
 
 
@@ -274,7 +274,10 @@ class CompiledNetwork:
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
     def combine(self, values: Sequence[float]) -> float:
-        total = math.fsum(values)
+        try:
+            total = math.fsum(values)
+        except (OverflowError, ValueError):
+            raise NumericalError(self.source, None, None, "overflow (losses or gradients too large to add: the run diverges?)") from None
         return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]]) -> tuple[float, ...]:
@@ -282,8 +285,9 @@ class CompiledNetwork:
 
     def step(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
         rate = self.network.spec.learning_rate
+        # A zero gradient leaves a parameter exactly as it is (not rounded to the shown digits).
         return tuple(
-            self.keep(p - rate * g) if trainable else p
+            self.keep(p - rate * g) if trainable and g != 0 else p
             for p, g, trainable in zip(parameters, gradient, self.trainable_mask)
         )
 
@@ -323,8 +327,17 @@ class CompiledNetwork:
         except ZeroDivisionError:
             raise NumericalError(self.source, step, sample + 1, "division by zero (a prediction of exactly 0 or 1?)") from None
         except OverflowError:
-            raise NumericalError(self.source, step, sample + 1, "overflow (exp of a very large number)") from None
-        except ValueError:
+            raise NumericalError(self.source, step, sample + 1, "overflow (a value too large to compute: the run diverges?)") from None
+        except ValueError as error:
+            if "domain" not in str(error):  # inf − inf: values grew without bound
+                raise NumericalError(self.source, step, sample + 1, "overflow (a value too large to compute: the run diverges?)") from None
+            digits = getattr(self.keep, "digits", None)
+            if digits is not None:
+                raise NumericalError(
+                    self.source, step, sample + 1,
+                    f"a prediction rounds to 0 or 1 at {digits} decimals, and the loss takes its log; "
+                    "show more digits (--digits) or compute exactly (--rounding exact)",
+                ) from None
             raise NumericalError(self.source, step, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
         if isinstance(result, Forward):
             values = [result.loss] + [v for layer in result.out for v in layer]

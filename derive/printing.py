@@ -18,16 +18,14 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .quantities import quantity_of
+from .quantities import Kind, Quantity, quantity_of
 from .solution import Braced
 
 DEFAULT_DIGITS = 3
 
 
-# A number with at most this many decimals is shown exactly, even beyond the digits asked
-# for: the given numbers of a spec (0.125, 0.0001) are printed as given, and carried values
-# never have more decimals than that.
-EXACT_DECIMALS = 6
+# A number shown exactly has at most this many decimals (more are rounded to the digits).
+EXACT_DECIMALS = 12
 # Beyond this a number is shown with a power of ten.
 LARGEST_PLAIN = 1e9
 
@@ -44,13 +42,13 @@ def _short_decimal(value: float) -> str | None:
     return whole + ("." + decimals if decimals else "")
 
 
-def _rounded(value: float, digits: int) -> tuple[str, int | None]:
-    """`digits` decimals with trailing zeros dropped (or the number exactly, when it has a
-    few more decimals), or, for a non-zero value that would round to 0 (or a huge one), a
-    mantissa and a power of ten."""
+def _rounded(value: float, digits: int, exact: bool = False) -> tuple[str, int | None]:
+    """`digits` decimals with trailing zeros dropped, or, for a non-zero value that would
+    round to 0 (or a huge one), a mantissa and a power of ten. With `exact`, a number with
+    a short decimal form (a number given in a spec, 0.1234567) is written in full."""
     if value == 0:
         return "0", None
-    short = _short_decimal(value)
+    short = _short_decimal(value) if exact else None
     if short is not None and abs(value) < LARGEST_PLAIN:
         return ("0" if short in ("-0", "") else short), None
     if round(value, digits) == 0 or abs(value) >= LARGEST_PLAIN:
@@ -64,17 +62,29 @@ def _rounded(value: float, digits: int) -> tuple[str, int | None]:
     return ("0" if text in ("-0", "") else text), None
 
 
-def format_number(value: float, digits: int = DEFAULT_DIGITS) -> str:
-    """A number as LaTeX, rounded for display (never 0.000 for a non-zero value)."""
+def format_number(value: float, digits: int = DEFAULT_DIGITS, exact: bool = False) -> str:
+    """A number as LaTeX, rounded for display (never 0.000 for a non-zero value), or in
+    full when `exact` and it has a short decimal form."""
     if not math.isfinite(value):
         return r"\infty" if value > 0 else r"-\infty"
-    mantissa, exponent = _rounded(value, digits)
+    mantissa, exponent = _rounded(value, digits, exact)
     return mantissa if exponent is None else rf"{mantissa} \times 10^{{{exponent}}}"
 
 
-def number_text(value: float, digits: int = DEFAULT_DIGITS) -> str:
+def is_given(sym) -> bool:
+    """Whether a symbol stands for a number the spec gives: an input, a target, the
+    learning rate, a parameter before any update. Those are printed as given."""
+    quantity = quantity_of(sym)
+    if not isinstance(quantity, Quantity):
+        return False
+    if quantity.kind in (Kind.INPUT, Kind.TARGET, Kind.LEARNING_RATE):
+        return True
+    return quantity.kind in (Kind.WEIGHT, Kind.BIAS) and not quantity.updated and not quantity.final
+
+
+def number_text(value: float, digits: int = DEFAULT_DIGITS, exact: bool = False) -> str:
     """The same number as plain text, for pictures: −0.34, 1.23×10⁻⁴."""
-    mantissa, exponent = _rounded(value, digits)
+    mantissa, exponent = _rounded(value, digits, exact)
     text = mantissa if exponent is None else f"{mantissa}×10" + str(exponent).translate(_SUPERSCRIPT_DIGITS)
     return text.replace("-", "−")
 
@@ -91,6 +101,9 @@ class TexPrinter(LatexPrinter):
         "notation": None,
         "values": None,
         "digits": DEFAULT_DIGITS,
+        # Carrying rounded values, every short number is shown in full: computed ones have
+        # no more decimals than the digits, and a given number keeps its own.
+        "short_numbers": False,
     }
 
     def __init__(self, settings: Mapping[str, Any] | None = None):
@@ -109,7 +122,8 @@ class TexPrinter(LatexPrinter):
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         if expr in self._values:
-            text = format_number(self._values[expr], self._settings["digits"])
+            exact = self._settings["short_numbers"] or is_given(expr)
+            text = format_number(self._values[expr], self._settings["digits"], exact)
             if text.startswith("-") and self._needs_sign_brackets(expr):
                 return rf"\left({text}\right)"
             if text.startswith("-") and self._parent() is not None and self._parent().is_Relational:
@@ -150,7 +164,9 @@ class TexPrinter(LatexPrinter):
 
     def _print_Add(self, expr: sp.Add, order=None) -> str:
         # A term built unevaluated may print with its own leading minus: a − b, not a + − b.
-        return re.sub(r" \+ - ?", " - ", super()._print_Add(expr, order))
+        text = re.sub(r" \+ - ?", " - ", super()._print_Add(expr, order))
+        # A term subtracted whose value is negative: y − (−0.5), not y − −0.5.
+        return re.sub(r"(^|\s)- -(\d+(?:\.\d+)?(?: \\times 10\^\{-?\d+\})?)", r"\1- \\left(-\2\\right)", text)
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         # A mean as built by the derivation, Mul(1/N, sum), reads (1/N)(…), not a fraction of the sum.
@@ -194,7 +210,7 @@ class TexPrinter(LatexPrinter):
         if len(chunks) > 1:
             part = r"\begin{aligned}&" + r" \\ &\quad ".join(chunks) + r"\end{aligned}"
         # In braces: an ordinary atom, so that the + or − after it is spaced as a binary operator.
-        return rf"{{\underbrace{{{part}}}_{{{format_number(self._values[expr.label], self._settings['digits'])}}}}}"
+        return rf"{{\underbrace{{{part}}}_{{{format_number(self._values[expr.label], self._settings['digits'], self._settings['short_numbers'])}}}}}"
 
     def _print_Function(self, expr, exp=None) -> str:
         # f' (a derivative written with a prime, e.g. ReLU'): the name, a prime, the argument.
@@ -220,19 +236,22 @@ class TexPrinter(LatexPrinter):
 class Printer:
     """Prints the record of a solution: one notation and one number format."""
 
-    def __init__(self, notation, digits: int = DEFAULT_DIGITS):
+    def __init__(self, notation, digits: int = DEFAULT_DIGITS, short_numbers: bool = False):
         self.notation = notation
         self.digits = digits
-        self._symbolic = TexPrinter({"notation": notation, "digits": digits})
+        self.short_numbers = short_numbers  # carried values: every short number in full (see TexPrinter)
+        self._settings = {"notation": notation, "digits": digits, "short_numbers": short_numbers}
+        self._symbolic = TexPrinter(self._settings)
         self._printed: dict[int, tuple[object, list[str]]] = {}
 
     def expression(self, expr: sp.Basic, values: Mapping[sp.Symbol, float] | None = None) -> str:
         if values is None:
             return self._symbolic.doprint(expr)
-        return TexPrinter({"notation": self.notation, "digits": self.digits, "values": values}).doprint(expr)
+        return TexPrinter({**self._settings, "values": values}).doprint(expr)
 
-    def number(self, value: float) -> str:
-        return format_number(value, self.digits)
+    def number(self, value: float, given: bool = False) -> str:
+        """A computed number (`given`: one the spec gives, printed as given)."""
+        return format_number(value, self.digits, given or self.short_numbers)
 
     def equation(self, equation) -> str:
         """lhs = form = form = … = value, on one line."""
@@ -255,7 +274,9 @@ class Printer:
         a row, in aligned column pairs (when every one of them is short enough)."""
         if columns > 1:
             lines = [" &= ".join([parts[0], " = ".join(parts[1:])]) for parts in map(self._parts, equations)]
-            if all(_width(line) <= DISPLAY_WIDTH / columns - 2 for line in lines):
+            # Columns are as wide as their widest equation, with a gap between them.
+            widths = [max(map(_width, lines[c::columns]), default=0) for c in range(columns)]
+            if sum(widths) + 4 * (columns - 1) <= DISPLAY_WIDTH:
                 return [(" & ".join(lines[i : i + columns]), True) for i in range(0, len(lines), columns)]
         rows: list[tuple[str, bool]] = []
         for equation in equations:
@@ -305,16 +326,22 @@ class Printer:
         parts = [self.expression(equation.lhs)]
         parts += [self.expression(form.expr, form.values) for form in equation.forms]
         if equation.value is not None:
-            parts.append(self.number(equation.value))
+            parts.append(self.number(equation.value, given=equation.lhs.is_Symbol and is_given(equation.lhs)))
         self._printed[id(equation)] = (equation, parts)
         return parts
 
 
 # About the glyphs that fit a display line of the LaTeX article at 10pt (17 cm of text).
-DISPLAY_WIDTH = 66
+DISPLAY_WIDTH = 76
 # What a row needs beside a braced sum: its left-hand side, the bias and the result.
 BRACE_ROOM = 22
-_UNPRINTED = {"left", "right", "operatorname", "text", "mathrm", ",", ":", ";", "!", " "}
+_UNPRINTED = {"left", "right", "operatorname", "text", "mathrm", "!", " "}
+# Spacing commands, in glyphs.
+_SPACES = {"quad": 2.0, "qquad": 4.0, ",": 0.3, ":": 0.4, ";": 0.5}
+# Commands wider than a glyph: binary operators and relations with their space, ∂.
+_COMMAND_WIDTHS = {"cdot": 1.5, "times": 1.5, "odot": 1.5, "leq": 2.0, "geq": 2.0, "partial": 1.3}
+# A relation or binary operator brings space on both sides; a comma or point is narrow.
+_CHARACTER_WIDTHS = {"=": 2.0, "<": 2.0, ">": 2.0, "+": 1.5, "-": 1.5, ",": 0.6, ".": 0.4}
 
 
 def _wrap(tex: str, width: float) -> list[str]:
@@ -342,12 +369,14 @@ def _wrap(tex: str, width: float) -> list[str]:
 
 def _width(tex: str) -> float:
     """Roughly how many glyphs `tex` prints: a fraction is as wide as its wider part,
-    a matrix or cases as its widest row, scripts count 0.7, a command one glyph, braces
-    and spacing none."""
+    a matrix or cases as its widest row (with room between its columns and for its
+    brackets), scripts count 0.7, a command one glyph, a relation or binary operator with
+    the space around it more, a quad two, braces none."""
 
     def widest_row(block: re.Match) -> str:
         rows = block.group(2).split(r"\\")
-        return "M" * round(max(_measure(row.replace("&", " "), 0, 1.0)[0] for row in rows))
+        widest = max(_measure(row.replace("&", " "), 0, 1.0)[0] + 1.5 * row.count("&") for row in rows)
+        return "M" * round(widest + 1)
 
     flat = re.sub(r"\\begin\{(matrix|cases|aligned)\}(.*?)\\end\{\1\}", widest_row, tex)
     return _measure(flat, 0, 1.0)[0]
@@ -370,16 +399,18 @@ def _measure(tex: str, i: int, scale: float, single: bool = False) -> tuple[floa
             if name == "frac":
                 numerator, i = _measure(tex, i + 1, scale)
                 denominator, i = _measure(tex, i + 1, scale)
-                width += max(numerator, denominator)
+                width += max(numerator, denominator) + 0.8 * scale  # the bar reaches past its parts
             elif name in ("begin", "end"):
                 i = _measure(tex, i + 1, scale)[1]
+            elif name in _SPACES:
+                width += _SPACES[name] * scale
             elif name not in _UNPRINTED:
-                width += scale
+                width += scale * _COMMAND_WIDTHS.get(name, 1)
         elif c in "^_":
             script, i = _measure(tex, i + 1, scale * 0.7, single=True)
             width += script
         else:
-            width += 0 if c in " &" else scale
+            width += 0 if c in " &" else scale * _CHARACTER_WIDTHS.get(c, 1)
             i += 1
         if single:
             break

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import jinja2
 import sympy as sp
 
-from .derivation import solve
+from .derivation import check_digits, solve
 from .errors import DeriveError, UsageError
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
@@ -93,9 +93,8 @@ def _matrix_view(solution: Solution):
 def printer_for(solution: Solution, digits: int, notation: str | None = None) -> Printer:
     """One printer per solution, digits and notation, shared by its formats (it remembers
     what it printed). Carrying rounded values, the digits are those carried."""
-    if solution.rounding is Rounding.CARRY:
-        digits = solution.digits
-    return Printer(_notation(solution, notation), digits)
+    carry = solution.rounding is Rounding.CARRY
+    return Printer(_notation(solution, notation), solution.digits if carry else digits, short_numbers=carry)
 
 
 @jinja2.pass_context
@@ -113,6 +112,12 @@ def _tex(context, value) -> str:
 @jinja2.pass_context
 def _num(context, value: float) -> str:
     return context["printer"].number(value)
+
+
+@jinja2.pass_context
+def _given(context, value: float) -> str:
+    """A number the spec gives (an input, a target, an initial weight), printed as given."""
+    return context["printer"].number(value, given=True)
 
 
 def _coordinate(value: float) -> str:
@@ -142,6 +147,7 @@ def environment(escape: Callable[[str], str] | None, overrides: str | None = Non
     )
     env.filters["tex"] = _tex
     env.filters["num"] = _num
+    env.filters["given"] = _given
     env.filters["coordinate"] = _coordinate
     return env
 
@@ -282,7 +288,8 @@ def render(
     chosen = _format(format)
     if digits is None:
         digits = solution.digits
-    elif solution.rounding is Rounding.CARRY and digits != solution.digits:
+    check_digits(digits)
+    if solution.rounding is Rounding.CARRY and digits != solution.digits:
         solution = solve(solution.spec, rounding=Rounding.CARRY, digits=digits, shortcut=solution.network.shortcut)
     check_view(notation, detail, solution)
     options = Options(digits=digits, stem=solution.spec.name, inline_images=True, notation=notation, detail=detail,

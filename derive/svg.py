@@ -99,11 +99,11 @@ def network_svg(diagram: Diagram, notation, digits: int) -> str:
     weight on it (but in layers too dense for that), each unit's bias next to it; the
     picture cropped to what is drawn."""
     biases = [
-        None if node.bias is None else f"{notation.text(quantity_of(node.bias))} = {number_text(node.bias_value, digits)}"
+        None if node.bias is None else f"{notation.text(quantity_of(node.bias))} = {number_text(node.bias_value, digits, exact=True)}"
         for node in diagram.nodes
     ]
     symbols = [notation.text(quantity_of(node.symbol)) for node in diagram.nodes]
-    drawing = diagram.drawn(SANS_SERIF, symbols, [number_text(edge.value, digits) for edge in diagram.edges], biases)
+    drawing = diagram.drawn(SANS_SERIF, symbols, [number_text(edge.value, digits, exact=True) for edge in diagram.edges], biases)
     picture_width = (drawing.right - drawing.left) * SCALE
     size = SANS_SERIF.label_size
     # The note under the picture, in lines no wider than the picture (but for a long word).

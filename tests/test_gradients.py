@@ -86,9 +86,12 @@ def check_against_finite_differences(spec: dict, generated: bool = True) -> None
     clear = _away_from_kinks(spec, [r for u in expected for r in u["forward"]])
     if generated:
         assume(clear)
+        # A run that diverges (a trained shared bias with sse and a large rate can) has
+        # values no double holds; derive stops it with a NumericalError (tests/test_spec.py).
+        assume(all(abs(u["loss"]) < 1e6 for u in expected))
     else:
         assert clear, "a fixed test case sits on a ReLU kink"
-    key = derive.solve(spec).to_dict()
+    key = derive.solve(spec, rounding="exact").to_dict()  # the full-precision numbers alone
     assert len(key["steps"]) == len(expected)
     for ours, exact in zip(key["steps"], expected):
         assert close(ours["loss"], exact["loss"])
@@ -117,7 +120,7 @@ def test_first_update_matches_sympy_diff_of_composed_loss(spec):
     values = dict(oracle.parameters(spec))
     records = [oracle.forward(spec, {k: mpmath.mpf(v) for k, v in values.items()}, s["x"])[0] for s in spec["data"]]
     assume(_away_from_kinks(spec, records))
-    gradients = derive.solve(spec).to_dict()["steps"][0]["gradients"]
+    gradients = derive.solve(spec, rounding="exact").to_dict()["steps"][0]["gradients"]
     for name, exact in oracle.sympy_gradient(spec, values, spec["data"]).items():
         assert close(gradients[name], mpmath.mpf(str(exact)), rel=1e-8, absolute=1e-10), name
 
@@ -157,6 +160,6 @@ def test_every_activation_and_loss(hidden, output, loss):
     # The composed symbolic loss grows fast with samples: one sample is enough for sympy.diff.
     single = {**spec, "data": spec["data"][:1], "steps": 1}
     values = dict(oracle.parameters(single))
-    gradients = derive.solve(single).to_dict()["steps"][0]["gradients"]
+    gradients = derive.solve(single, rounding="exact").to_dict()["steps"][0]["gradients"]
     for name, exact in oracle.sympy_gradient(single, values, single["data"]).items():
         assert close(gradients[name], mpmath.mpf(str(exact)), rel=1e-8, absolute=1e-10), name

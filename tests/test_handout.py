@@ -237,3 +237,102 @@ def test_the_modules_import_one_way():
     # The record knows nothing about how it is rendered.
     assert not {"render", "sheets", "printing", "exports"} & graph["solution"]
     assert not {"sheets", "exercise", "exports"} & graph["render"]
+
+
+# -- edges found by trying to break it ------------------------------------------------------------------
+
+
+def _one_neuron(activation: str, weight: float, loss: str = "half_sse", **extra) -> dict:
+    spec = {"inputs": 1, "layers": [{"units": 1, "activation": activation, "weights": [[weight]], "bias": [0]}],
+            "loss": loss, "learning_rate": 0.1, "data": [{"x": 1, "y": 1 if loss != "bce" else 0}]}
+    spec.update(extra)
+    return spec
+
+
+def test_a_value_just_below_a_tie_rounds_down():
+    """σ(0.002) = 0.50049999983…: 0.500 on a calculator, and in the document."""
+    from tests.calculator import check, displays
+
+    markdown = derive.render(derive.solve(_one_neuron("sigmoid", 0.002)), "md")
+    assert r"\frac{1}{1 + e^{- 0.002}} = 0.5" in markdown
+    assert all(c.ok for d in displays(markdown) for c in check(d, 3))
+
+
+def test_a_prediction_rounded_to_1_under_a_log_is_a_clear_error():
+    with pytest.raises(derive.NumericalError, match=r"a prediction rounds to 0 or 1 at 3 decimals.*--digits.*--rounding exact"):
+        derive.solve(_one_neuron("sigmoid", 8.0, "bce"))
+    assert derive.solve(_one_neuron("sigmoid", 8.0, "bce"), rounding="exact").exact.final_loss > 7
+
+
+def test_huge_values_are_carried_without_failing():
+    spec = _one_neuron("linear", 1.0, "sse", learning_rate=5, steps=15)
+    carried, exact = derive.solve(spec).to_dict(), derive.solve(spec, rounding="exact").to_dict()
+    assert carried["final"]["shown"]["loss"] == pytest.approx(exact["final"]["loss"], rel=1e-9)
+
+
+def test_numbers_given_with_many_decimals_are_printed_as_given():
+    spec = _one_neuron("linear", 0.1234567)
+    spec["layers"][0]["bias"] = [0.3333333]
+    text = derive.render(derive.solve(spec), "md")
+    assert "0.1234567" in text and "0.3333333" in text
+
+
+def test_a_parameter_with_a_zero_gradient_keeps_its_value():
+    spec = {"inputs": 1, "layers": [{"units": 1, "activation": "relu", "weights": [[-0.66988]], "bias": [-0.1]}],
+            "loss": "half_sse", "learning_rate": 0.1, "data": [{"x": 1, "y": 1}]}
+    updated = derive.solve(spec).to_dict()["steps"][0]["shown"]["updated"]
+    assert updated == {"W1[0,0]": -0.66988, "b1[0]": -0.1}
+
+
+def test_equally_far_predictions_did_not_move():
+    """[0.3, 0.6] → [0.5, 0.4] around [0.4, 0.5]: the distance is 0.02 both times."""
+    spec = {"inputs": 1, "layers": [{"units": 2, "activation": "linear", "weights": [[0.3], [0.6]]}],
+            "loss": "half_sse", "learning_rate": 2, "data": [{"x": 1, "y": [0.4, 0.5]}]}
+    assert "the prediction did not move" in _closing(derive.render(derive.solve(spec), "md"))
+
+
+def test_a_softmax_tie_predicts_no_single_class():
+    spec = {"inputs": 1, "layers": [{"units": 3, "activation": "softmax", "weights": [[0.5], [0.5], [0.1]], "bias": [0, 0, 0]}],
+            "loss": "cross_entropy", "learning_rate": 0.1, "data": [{"x": 1, "y": [0, 1, 0]}]}
+    text = derive.render(derive.solve(spec), "md")
+    assert "no single class is predicted (a tie between classes 0 and 1)" in text
+    assert "changed from 0 or 1 (a tie) to 1" in _closing(text)
+
+
+def test_a_unit_active_during_training_is_not_called_never_active():
+    spec = {"inputs": 1, "layers": [{"units": 1, "activation": "relu", "weights": [[-0.1]], "bias": [0.2]},
+                                    {"units": 1, "activation": "linear", "weights": [[1.0]]}],
+            "loss": "half_sse", "learning_rate": 3, "update": "sample", "steps": 3,
+            "data": [{"x": 1, "y": 1}, {"x": -1, "y": -5}]}
+    solution = derive.solve(spec)
+    pre = [f.pre[0][0] for u in solution.updates for f in u.forwards] + [f.pre[0][0] for f in solution.shown.final]
+    text = derive.render(solution, "md")
+    if any(z > 0 for z in pre) and all(f.pre[0][0] <= 0 for f in solution.shown.final):
+        assert "is dead. It was active during training" in text
+    assert "never active" not in text or not any(z > 0 for z in pre)
+
+
+def test_a_negative_number_subtracted_is_bracketed():
+    spec = _one_neuron("linear", -0.5)
+    spec["data"] = [{"x": 1, "y": -0.2}]
+    text = derive.render(derive.solve(spec), "md")
+    assert r"-0.2 - \left(-0.5\right)" in text and "- -" not in text
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(digits=50), "digits: expected a whole number from 0 to 12, got 50"),
+    (dict(digits=True), "digits: expected a whole number from 0 to 12, got True"),
+    (dict(rounding="bogus"), "rounding: expected one of exact, carry, got 'bogus'"),
+])
+def test_bad_arguments_to_the_api(arguments, message):
+    with pytest.raises(derive.DeriveError, match=re.escape(message)):
+        derive.solve("esuli", **arguments)
+    with pytest.raises(derive.DeriveError, match="digits: expected"):
+        derive.render(derive.solve("esuli"), "md", digits=-1)
+
+
+def test_a_large_learning_rate_that_raises_the_loss_is_called_too_large():
+    spec = _one_neuron("linear", 1.0, "sse", learning_rate=10, data=[{"x": 1, "y": 0}])
+    text = derive.render(derive.solve(spec), "md")
+    assert "here too large: the forward pass with the updated parameters shows the loss rising" in text
+    assert re.search(r"The loss rose from", _closing(text))

@@ -31,18 +31,26 @@ ETA = symbol(Quantity(Kind.LEARNING_RATE))
         (-1.6000000000000005, 3, "-1.6"),
         (0.000123456, 3, r"1.23 \times 10^{-4}"),
         (0.30000000000000004, 3, "0.3"),
-        # A number with a few more decimals than asked for is a given number: shown as given.
-        (-0.0004, 3, "-0.0004"),
+        (-0.0004, 3, r"-4 \times 10^{-4}"),
         (0.0004, 4, "0.0004"),
-        (0.125, 1, "0.125"),
-        (1.5, 0, "1.5"),
-        (0.1234567, 0, r"1 \times 10^{-1}"),
         (2.5e7, 3, "25000000"),
         (3.5e9, 3, r"3.5 \times 10^{9}"),
+        (0.1234, 0, r"1 \times 10^{-1}"),
+        (0.5, 0, r"5 \times 10^{-1}"),
+        (1.5, 0, "2"),
     ],
 )
 def test_numbers(value, digits, text):
     assert format_number(value, digits) == text
+
+
+@pytest.mark.parametrize(
+    "value,digits,text",
+    [(0.1234567, 3, "0.1234567"), (0.125, 1, "0.125"), (1.5, 0, "1.5"), (0.52572725456789012, 3, "0.526"), (1e-4, 3, "0.0001")],
+)
+def test_given_numbers_are_printed_as_given(value, digits, text):
+    """A number the spec gives keeps its decimals; one too long for that is rounded."""
+    assert format_number(value, digits, exact=True) == text
 
 
 def test_tiny_values_are_never_zero():
@@ -103,13 +111,13 @@ def test_equation_chain_drops_repeats():
 
 
 def test_long_equations_break_at_the_equals_signs():
-    long_sum = sp.Add(*[sp.Mul(symbol(Quantity(Kind.WEIGHT, 1, 0, j)), symbol(Quantity(Kind.INPUT, unit=j)), evaluate=False) for j in range(6)], evaluate=False)
+    long_sum = sp.Add(*[sp.Mul(symbol(Quantity(Kind.WEIGHT, 1, 0, j)), symbol(Quantity(Kind.INPUT, unit=j)), evaluate=False) for j in range(9)], evaluate=False)
     values = {s: 0.123 for s in long_sum.free_symbols}
     display = Printer(NOTATION).display(Equation(E, (Form(long_sum), Form(long_sum, values)), 0.5))
     # The numbers start a row of their own, each form as wide as a row allows, a long sum
     # broken before a + into rows that start with \qquad.
     assert display.startswith(r"\begin{aligned}E &= ") and display.count("&=") == 2
-    assert display.count(r"&\qquad +") == 1 and display.endswith("= 0.5\\end{aligned}")
+    assert display.count(r"&\qquad +") == 2 and display.endswith("= 0.5\\end{aligned}")
     short = Printer(NOTATION).display(Equation(E, (Form(W), Form(W, {W: 1.0})), 1.0))
     assert "aligned" not in short
 

@@ -214,7 +214,7 @@ def test_every_template_branch_renders_and_compiles(tmp_path):
     steps, a Unicode title: Markdown parses, LaTeX compiles."""
     solution = derive.solve(BRANCHES)
     markdown = derive.render(solution, "md")
-    assert "exactly, where the leaky ReLU (slope 0.1 below 0) has no derivative" in markdown
+    assert "= 0$, where the leaky ReLU (slope 0.1 below 0) has no derivative" in markdown
     assert "The biases $b^{(1)}$ are kept fixed." in markdown
     assert "| updates done | samples | loss $E$ |" in markdown
     assert markdown.startswith("# Réseau λ → softmax ≤ 1 – “quoted” 中\n")
