@@ -99,8 +99,8 @@ def main() -> None:
     rows.append(("4-8-8-3, 4 samples: solve + md + tex + json", solve_time + render_time, "target ≤ 5 s"))
 
     floor_tex = (
-        "\\documentclass[11pt]{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}\\usepackage{lmodern}"
-        "\\usepackage{amsmath,amssymb}\\usepackage[a4paper,margin=2.5cm]{geometry}\\usepackage{tikz}"
+        "\\documentclass[10pt]{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}\\usepackage{lmodern}"
+        "\\usepackage{amsmath,amssymb}\\usepackage[a4paper,margin=2cm]{geometry}\\usepackage{tikz}"
         "\\begin{document}Floor.\\end{document}\n"
     )
     with tempfile.TemporaryDirectory() as work:
