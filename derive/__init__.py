@@ -33,7 +33,7 @@ def examples() -> dict[str, str]:
 def _exercise_view(exercise: Exercise, view: str, format: str, notation: str | None) -> str | bytes:
     if format not in ("md", "tex", "pdf"):
         raise DeriveError(f"unknown format {format!r}; choose one of md, tex, pdf")
-    check_view(notation, "full", exercise.derivation)
+    check_view(notation, "handout", exercise.derivation)
     files = _exercise_views(exercise, [format], exercise.digits, notation, inline_images=True, only=view)
     errors = compile_latex_sources([files])
     if errors:
