@@ -336,16 +336,26 @@ def _forward_pass(
     return ForwardPass(tuple(sample_passes), combined, combined_value, tables), sample_values
 
 
-def _weighted_sum_rule(layer: NetworkLayer, rename: Mapping[sp.Symbol, sp.Symbol]) -> Equation:
-    """z_i = Σ_j w_ij a_j + b_i, with i and j standing for any unit and input (a layer of
-    one unit, or with one input, has its index written)."""
-    unit = 0 if layer.units == 1 else ANY_UNIT
-    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
-    name = (lambda s: updated(s)) if rename else (lambda s: s)
-    weight = name(symbol(Quantity(Kind.WEIGHT, layer.number, unit, source)))
+def _any_indices(layer: NetworkLayer) -> tuple[int, int]:
+    """The unit and input indices of the layer's general forms: i and j standing for any
+    unit and input, or 0 where the layer has only one."""
+    return (0 if layer.units == 1 else ANY_UNIT), (0 if len(layer.inputs) == 1 else ANY_SOURCE)
+
+
+def _input_of(layer: NetworkLayer, source: int) -> sp.Symbol:
+    """Input `source` of the layer (x_j, or a_j of the layer before)."""
     feeding = quantity_of(layer.inputs[0])
-    product = _mul(weight, symbol(Quantity(feeding.kind, feeding.layer, source)) if feeding.kind is Kind.INPUT
-                   else name(symbol(Quantity(feeding.kind, feeding.layer, source))))
+    return symbol(Quantity(feeding.kind, feeding.layer, source))
+
+
+def _weighted_sum_rule(layer: NetworkLayer, rename: Mapping[sp.Symbol, sp.Symbol]) -> Equation:
+    """z_i = Σ_j w_ij a_j + b_i, for any unit and input (starred after the update; the
+    inputs x_j never change)."""
+    unit, source = _any_indices(layer)
+    name = updated if rename else (lambda s: s)
+    weight = name(symbol(Quantity(Kind.WEIGHT, layer.number, unit, source)))
+    feeding = _input_of(layer, source)
+    product = _mul(weight, feeding if quantity_of(feeding).kind is Kind.INPUT else name(feeding))
     if source == ANY_SOURCE:
         product = sp.Sum(product, (sp.Symbol("j", integer=True), 0, len(layer.inputs) - 1))
     if layer.spec.bias is None:
@@ -502,8 +512,8 @@ def _backward(
                 deltas=tuple(deltas),
                 linear=_linear(layer),
                 chain=_chain(network, layer, loss),
-                any_unit=layer.units > 1,
-                any_source=len(layer.inputs) > 1,
+                any_unit=_any_indices(layer)[0] == ANY_UNIT,
+                any_source=_any_indices(layer)[1] == ANY_SOURCE,
                 linear_each=tuple(dict.fromkeys(each)),
                 parameters=tuple(gradients),
                 notes=_unit_notes(layer, forward.pre[index], backward.local[index], sample),
@@ -513,15 +523,11 @@ def _backward(
 
 
 def _linear(layer: NetworkLayer) -> tuple[Equation, ...]:
-    """∂z_i/∂w_ij = a_j and ∂z_i/∂b_i = 1, with i and j standing for any unit and input
-    (a layer of one unit, or with one input, has its index written)."""
-    unit = 0 if layer.units == 1 else ANY_UNIT
-    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
+    """∂z_i/∂w_ij = a_j and ∂z_i/∂b_i = 1, for any unit and input."""
+    unit, source = _any_indices(layer)
     z = symbol(Quantity(Kind.PRE_ACTIVATION, layer.number, unit))
     weight = symbol(Quantity(Kind.WEIGHT, layer.number, unit, source))
-    quantity = quantity_of(layer.inputs[0])
-    source_symbol = symbol(Quantity(quantity.kind, quantity.layer, source))
-    forms = [equation(partial(z, weight), [Form(source_symbol)])]
+    forms = [equation(partial(z, weight), [Form(_input_of(layer, source))])]
     if layer.spec.bias is not None and layer.spec.train_bias:
         bias = layer.bias_parameters[0] if layer.spec.shared_bias else symbol(Quantity(Kind.BIAS, layer.number, unit))
         forms.append(equation(partial(z, bias), [Form(sp.S.One)]))
@@ -531,8 +537,7 @@ def _linear(layer: NetworkLayer) -> tuple[Equation, ...]:
 def _chain(network: Network, layer: NetworkLayer, loss: sp.Symbol) -> tuple[Equation, ...]:
     """The chain rule for any weight w_ij and bias b_i of the layer, stated once:
     ∂E/∂w_ij = ∂E/∂a_i · ∂a_i/∂z_i · ∂z_i/∂w_ij (∂E/∂z_i · ∂z_i/∂w_ij where ∂E/∂z is one factor)."""
-    unit = 0 if layer.units == 1 else ANY_UNIT
-    source = 0 if len(layer.inputs) == 1 else ANY_SOURCE
+    unit, source = _any_indices(layer)
     z = symbol(Quantity(Kind.PRE_ACTIVATION, layer.number, unit))
     a = symbol(Quantity(Kind.ACTIVATION, layer.number, unit))
     factors = [partial(loss, z)] if network.direct_delta(layer) else [partial(loss, a), partial(a, z)]

@@ -164,6 +164,8 @@ class Run:
 
 Keep = Callable[[float], float]
 
+_DIVERGES = "overflow (a value too large to compute: the run diverges?)"
+
 
 def exact(value: float) -> float:
     return value
@@ -327,10 +329,10 @@ class CompiledNetwork:
         except ZeroDivisionError:
             raise NumericalError(self.source, step, sample + 1, "division by zero (a prediction of exactly 0 or 1?)") from None
         except OverflowError:
-            raise NumericalError(self.source, step, sample + 1, "overflow (a value too large to compute: the run diverges?)") from None
+            raise NumericalError(self.source, step, sample + 1, _DIVERGES) from None
         except ValueError as error:
             if "domain" not in str(error):  # inf − inf: values grew without bound
-                raise NumericalError(self.source, step, sample + 1, "overflow (a value too large to compute: the run diverges?)") from None
+                raise NumericalError(self.source, step, sample + 1, _DIVERGES) from None
             digits = getattr(self.keep, "digits", None)
             if digits is not None:
                 raise NumericalError(

@@ -281,22 +281,18 @@ class Printer:
         rows: list[tuple[str, bool]] = []
         for equation in equations:
             lhs, *forms = self._parts(equation)
-            current = f"{lhs} &= {forms[0]}"
-            pending = forms[1:]
-            if _width(current) > DISPLAY_WIDTH and len(forms) > 1 or _width(forms[0]) > DISPLAY_WIDTH:
-                chunks = _wrap(forms[0], DISPLAY_WIDTH)
-                current = f"{lhs} &= {chunks[0]}"
-                for chunk in chunks[1:]:
-                    rows.append((current, False))
-                    current = rf"&\qquad {chunk}"
-            for form in pending:
-                if _width(current) + _width(form) + 1 <= DISPLAY_WIDTH:
+            current = None
+            for form in forms:
+                if current is not None and _width(current) + _width(form) + 1 <= DISPLAY_WIDTH:
                     current += f" = {form}"
                     continue
-                rows.append((current, False))
-                chunks = _wrap(form, DISPLAY_WIDTH)
-                current = f"&= {chunks[0]}"
-                for chunk in chunks[1:]:
+                head, *rest = _wrap(form, DISPLAY_WIDTH)  # the form whole when it fits
+                if current is None:
+                    current = f"{lhs} &= {head}"
+                else:
+                    rows.append((current, False))
+                    current = f"&= {head}"
+                for chunk in rest:
                     rows.append((current, False))
                     current = rf"&\qquad {chunk}"
             rows.append((current, True))
