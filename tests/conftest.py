@@ -1,9 +1,17 @@
-"""Shared by the tests: the tally of displayed lines recomputed on a calculator, reported
+"""Shared by the tests: the Hypothesis profiles (default: derandomized; long: 10,000
+examples per property) and the tally of displayed lines recomputed on a calculator, reported
 at the end of the run."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are derandomized in the normal run, so a run is repeatable; the long
+# profile (`pytest --hypothesis-profile=long`) draws many thousands of fresh examples.
+settings.register_profile("default", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("default")
 
 CALCULATOR_TALLY = {"documents": 0, "lines": 0}
 
