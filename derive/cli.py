@@ -4,18 +4,22 @@ one-line message and an exit code."""
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from .derivation import MAX_DIGITS, solve
-from .errors import DeriveError, UsageError
+from .errors import DeriveError, UsageError, one_line, plain
+from .limits import DEFAULT_LIMITS, Limits
 from .examples import DESCRIPTIONS
-from .files import write_all
+from .files import Terminated, install_signal_handlers, safe_stem, write_all
 from .notation import NOTATION_NAMES
 from .printing import DEFAULT_DIGITS
 from .render import DETAILS, FORMATS, Options, check_view, compile_latex_sources, render_files
-from .sheets import EXERCISE_FORMATS
+from .sheets import EXERCISE_FORMATS, QTI_LAYOUTS
 from .spec import Rounding, load_spec
 from .version import __version__
 
@@ -60,19 +64,44 @@ def _whole(low: int, high: int | None = None):
 
 
 def _shape(text: str) -> list[int]:
-    try:
-        return [int(n) for n in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 3,2,1; got {text!r}") from None
+    parts = text.split(",")
+    if len(parts) > 100 or not all(re.fullmatch(r"\s*[0-9]{1,9}\s*", part) for part in parts):
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 3,2,1; got {plain(text)[:40]!r}")
+    return [int(n) for n in parts]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (and says how to ask for
+    several formats when a second one was given after a space)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        stray = re.match(r"unrecognized arguments: (.*)", message)
+        if stray and all(name in FORMATS or name in EXERCISE_FORMATS for name in stray.group(1).split()):
+            message += " (separate several formats with commas: --format pdf,md)"
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def _limit_setting(text: str) -> str:
+    if not re.fullmatch(r"[a-z]+=[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected NAME=N, e.g. units=200; got {plain(text)[:40]!r}")
+    return text.strip()
+
+
+def _add_limit(command: argparse.ArgumentParser) -> None:
+    names = ", ".join(DEFAULT_LIMITS.__dataclass_fields__)
+    command.add_argument(
+        "--limit", type=_limit_setting, action="append", default=[], metavar="NAME=N",
+        help=f"raise a limit ({names}); see the README's Limits and safety",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="derive",
         description="Step-by-step worked solutions of forward and backward passes through small neural networks.",
     )
     parser.add_argument("--version", action="version", version=f"derive {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     solve_cmd = commands.add_parser(
         "solve",
@@ -106,7 +135,11 @@ def _parser() -> argparse.ArgumentParser:
         help="handout (default: the first sample in full, the rest in tables), compact (the same without sentences), "
         "full (every sample and factor), or answers (the values alone)",
     )
-    solve_cmd.add_argument("--template-dir", metavar="DIR", help="templates here replace the built-in ones of the same name")
+    solve_cmd.add_argument(
+        "--template-dir", metavar="DIR",
+        help="templates here replace the built-in ones of the same name (they run sandboxed; see the README)",
+    )
+    _add_limit(solve_cmd)
 
     commands.add_parser("examples", help="list the built-in examples", description="List the built-in examples.")
 
@@ -137,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--digits", type=_whole(0, MAX_DIGITS), default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
     exercise_cmd.add_argument("--rounding", choices=[r.value for r in Rounding], help="how the key is computed: exact or carry (default: the spec's, else exact)")
     exercise_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols of the sheets and solutions")
+    exercise_cmd.add_argument(
+        "--qti-layout", choices=QTI_LAYOUTS, default=QTI_LAYOUTS[0],
+        help="group (default): qti.zip, one Canvas quiz with a question group per question, one variant drawn per "
+        "student; variants: qti/V…zip, one quiz per variant",
+    )
+    _add_limit(exercise_cmd)
 
     grade_cmd = commands.add_parser(
         "grade",
@@ -147,11 +186,15 @@ def _parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("responses", metavar="RESPONSES", help="CSV with columns student,variant,question,value")
     grade_cmd.add_argument("--output", metavar="FILE", default="grades.csv",
                            help="grades (default grades.csv); wrong answers go to FILE's name + -details.csv")
+    grade_cmd.add_argument("--force", action="store_true",
+                           help="replace a symbolic link, FIFO or socket at --output or its -details file")
     return parser
 
 
 def _destination(name: str, formats: Sequence[str], output: str | None, count: int) -> tuple[Path | None, str, str | None]:
-    """(directory, file stem, exact main file name) for one spec; directory None is standard output."""
+    """(directory, file stem, exact main file name) for one spec; directory None is standard
+    output. Stems made from a spec's name are safe file names (`...yaml` writes `solution.*`)."""
+    name = safe_stem(name)
     if output == "-":
         if len(formats) != 1 or count != 1:
             raise UsageError("--output - writes one format of one spec to standard output; choose one with --format")
@@ -161,15 +204,26 @@ def _destination(name: str, formats: Sequence[str], output: str | None, count: i
     path = Path(output)
     if path.suffix and not path.is_dir():
         if len(formats) != 1 or count != 1:
-            raise UsageError(f"--output {output}: a file takes one format of one spec; give a directory instead")
-        return path.parent, path.stem, path.name
+            raise UsageError(f"--output {plain(output)[:80]}: a file takes one format of one spec; give a directory instead")
+        return path.parent, safe_stem(path.stem), path.name
     return path, name, None
 
 
+def _root(output: str | None, destinations: Sequence[tuple[Path | None, str, str | None]]) -> Path:
+    """The folder every output of a `solve` lies in: write_all stages there and keeps the
+    names inside it."""
+    if output is None:
+        return DEFAULT_OUTPUT
+    directory = destinations[0][0]
+    assert directory is not None
+    return directory
+
+
 def _solve(args: argparse.Namespace) -> int:
+    limits = DEFAULT_LIMITS.raised(args.limit)
     jobs, destinations = [], []
     for source in args.specs:
-        spec = load_spec(source)
+        spec = load_spec(source, limits=limits)
         directory, stem, main_name = _destination(spec.name, args.format, args.output, len(args.specs))
         options = Options(
             digits=args.digits, stem=stem, inline_images=directory is None, notation=args.notation, detail=args.detail,
@@ -187,66 +241,81 @@ def _solve(args: argparse.Namespace) -> int:
             stream = sys.stdout.buffer if isinstance(main, bytes) else sys.stdout
             stream.write(main)
     else:
-        planned = []
+        root = _root(args.output, destinations)
+        planned, stale = [], []
         for files, (directory, stem, main_name), (_, formats, _) in zip(results, destinations, jobs):
             main = f"{stem}.{FORMATS[formats[0]].extension}"
-            planned += [(directory / (main_name if name == main and main_name else name), content) for name, content in files.items()]
+            folder = directory.relative_to(root)
+            planned += [(folder / (main_name if name == main and main_name else name), content) for name, content in files.items()]
+            if "md" in formats and f"{stem}.loss.svg" not in files:
+                stale.append(directory / f"{stem}.loss.svg")  # from an earlier run with several updates
         # Everything is rendered before anything is written: a failure writes nothing half-done.
-        for path in write_all(planned):
+        for path in write_all(planned, root=root):
             print(path)
+        for path in stale:
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
     for error in errors:
-        print(error, file=sys.stderr)
+        print(one_line(error), file=sys.stderr)
     return max((error.exit_code for error in errors), default=0)
 
 
-def _progress(total: int, what: str):
-    """A progress bar on standard error for more than one item; None otherwise."""
-    if total <= 1:
-        return None, lambda: None
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on standard error (a terminal only) for more than one item, cleared
+    when the work ends or fails; None otherwise."""
+    if total <= 1 or not sys.stderr.isatty():
+        yield None
+        return
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=what, unit="", file=sys.stderr, leave=False)
-    return (lambda number: bar.update(number - bar.n)), bar.close
+    try:
+        yield lambda number: bar.update(number - bar.n)
+    finally:
+        bar.close()
 
 
 def _exercise(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `derive solve` starts faster without them.
     from .exercise import exercise, parse_variant, shape_template, stress
-    options = dict(low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding)
+    limits = DEFAULT_LIMITS.raised(args.limit)
+    options = dict(
+        low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding,
+        limits=limits,
+    )
     if (args.spec is None) == (args.shape is None):
         raise UsageError("derive exercise: give a SPEC or --shape (with --activations and --loss), not both")
     if args.shape is not None:
         if not args.activations or not args.loss:
             raise UsageError("--shape needs --activations and --loss")
-        template = shape_template(args.shape, args.activations, args.loss, learning_rate=args.learning_rate)
+        template = shape_template(args.shape, args.activations, args.loss, learning_rate=args.learning_rate, limits=limits)
         name = "-".join(map(str, args.shape))
     else:
-        template = load_spec(args.spec)
+        template = load_spec(args.spec, limits=limits)
         name = template.name
     count, seed, only = args.count, args.seed, None
     if args.variant is not None:
         only, seed = parse_variant(args.variant)
         count = only
     if args.stress is not None:
-        update, close = _progress(args.stress, "drawing")
-        report = stress(template, seed, args.stress, progress=update, **options)
-        close()
+        with _progress(args.stress, "drawing") as update:
+            report = stress(template, seed, args.stress, progress=update, **options)
         print(_stress_table(report))
         return 0
-    update, close = _progress(count, "variants")
-    exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
-    close()
+    with _progress(count, "variants") as update:
+        exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
     check_view(args.notation, "full", exercises[0].derivation)
     from .sheets import exercise_files
 
-    files = exercise_files(exercises, args.format, args.digits, notation=args.notation)
+    files = exercise_files(exercises, args.format, args.digits, notation=args.notation, qti_layout=args.qti_layout)
     results = [files]
     errors = compile_latex_sources(results)
-    directory = Path(args.output) if args.output else Path("exercises") / name
-    for path in write_all([(directory / relative, content) for relative, content in results[0].items()]):
+    directory = Path(args.output) if args.output else Path("exercises") / safe_stem(name)
+    for path in write_all([(Path(relative), content) for relative, content in results[0].items()], root=directory):
         print(path)
     for error in errors:
-        print(error, file=sys.stderr)
+        print(one_line(error), file=sys.stderr)
     return max((error.exit_code for error in errors), default=0)
 
 
@@ -264,14 +333,12 @@ def _stress_table(report) -> str:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .exports import csv_text
-    from .grading import DETAIL_FIELDS, GRADE_FIELDS, grade
-    result = grade(Path(args.answers), Path(args.responses))
-    output = Path(args.output)
-    details = output.with_name(output.stem + "-details" + (output.suffix or ".csv"))
-    write_all([(output, csv_text(result.grades, GRADE_FIELDS)), (details, csv_text(result.details, DETAIL_FIELDS))])
+    from .grading import grade, write_grades
+    answers, responses = Path(args.answers), Path(args.responses)
+    result = grade(answers, responses)
+    output, details = write_grades(result, Path(args.output), [answers, responses], force=args.force)
     for problem in result.problems:
-        print(problem, file=sys.stderr)
+        print(one_line(problem), file=sys.stderr)
     print(f"graded {len(result.grades)} students into {output}; {len(result.details)} wrong or missing answers in {details}")
     return 0
 
@@ -292,11 +359,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"solve": _solve, "examples": _examples, "exercise": _exercise, "grade": _grade}[args.command](args)
     except DeriveError as error:
-        print(error, file=sys.stderr)
+        print(one_line(error), file=sys.stderr)
         return error.exit_code
+    except Terminated as stop:
+        print("derive: stopped; nothing was written", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
+        print("derive: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of standard output went away (derive … | head): nothing to report.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (MemoryError, RecursionError) as error:
+        print(f"derive: out of resources ({type(error).__name__}); try a smaller spec or lower --limit values", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 — a bug of ours: one line, not a traceback
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        print(f"derive: internal error ({type(error).__name__}: {one_line(error)[:200]}); "
+              "please report it with the spec (DERIVE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def run() -> None:
+    install_signal_handlers()  # SIGTERM and SIGHUP clean up as Ctrl-C does
     sys.exit(main())

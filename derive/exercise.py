@@ -22,6 +22,7 @@ import sympy as sp
 
 from .derivation import Runs, check_digits, rounding_mode, runs, solve
 from .errors import DeriveError, UsageError
+from .limits import DEFAULT_LIMITS, MAX_NUMBER, Limits
 from .network import Network
 from .numeric import Run, carried
 from .printing import DEFAULT_DIGITS
@@ -338,15 +339,22 @@ class _Settings:
     rounding: Rounding = Rounding.CARRY
 
 
-def _check_settings(seed: int, count: int, low: float, high: float, decimals: int) -> None:
-    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+def _check_settings(
+    seed: int, count: int, low: float, high: float, decimals: int, limits: Limits = DEFAULT_LIMITS, what: str = "count"
+) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise UsageError(f"seed: expected a whole number from 0 to {MAX_SEED}, got {seed!r}")
-    if count < 1:
-        raise UsageError(f"count: expected at least 1 variant, got {count}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UsageError(f"{what}: expected a whole number ≥ 1, got {count!r}")
+    if count > limits.variants:
+        raise UsageError(f"{what}: {count:,} is above the limit of {limits.variants:,} variants (raise it with --limit variants=N)")
+    numbers = (low, high)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= MAX_NUMBER for v in numbers):
+        raise UsageError(f"low/high: expected numbers between {-MAX_NUMBER:,.0f} and {MAX_NUMBER:,.0f}, got {low!r} and {high!r}")
     if not low < high:
         raise UsageError(f"low/high: expected low < high, got {low} and {high}")
-    if not 0 <= decimals <= 6:
-        raise UsageError(f"decimals: expected 0 to 6, got {decimals}")
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
+        raise UsageError(f"decimals: expected 0 to 6, got {decimals!r}")
 
 
 def exercise(
@@ -362,12 +370,17 @@ def exercise(
     rounding: str | Rounding | None = None,
     only: int | None = None,
     progress=None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Exercise]:
     """`count` variants of `spec` (a path, dict or Spec used as a template), drawn from
     `seed`. `only` (a variant number) returns just that variant, regenerated exactly.
-    rounding: "exact" or "carry", how the key's values are computed (default: the spec's)."""
-    template = load_spec(spec)
-    _check_settings(seed, count, low, high, decimals)
+    rounding: "exact" or "carry", how the key's values are computed (default: the spec's).
+    `count` and `only` are at most `limits.variants`."""
+    template = load_spec(spec, limits=limits)
+    if only is not None:
+        _check_settings(seed, only, low, high, decimals, limits, "variant number")
+    else:
+        _check_settings(seed, count, low, high, decimals, limits)
     check_digits(digits)
     mode = rounding_mode(rounding, template.rounding)
     settings = _Settings(low, high, decimals, ask, digits, mode)
@@ -425,18 +438,26 @@ def exercise_from_shape(
 ) -> list[Exercise]:
     """The same as `exercise` for a network given by its shape ([3, 2, 1]) and one
     activation per layer, without a spec file."""
-    template = shape_template(shape, activations, loss, learning_rate=learning_rate, samples=samples, title=title)
+    template = shape_template(
+        shape, activations, loss, learning_rate=learning_rate, samples=samples, title=title,
+        limits=options.get("limits", DEFAULT_LIMITS),
+    )
     return exercise(template, seed, **options)
 
 
 def shape_template(
     shape: Sequence[int], activations: Sequence[str], loss: str, *, learning_rate: float = 0.1, samples: int = 1,
-    title: str | None = None,
+    title: str | None = None, limits: Limits = DEFAULT_LIMITS,
 ) -> Spec:
     """A template spec of the given shape (its numbers are placeholders to be drawn)."""
     shape = list(shape)
-    if len(shape) < 2 or any(not isinstance(n, int) or n < 1 for n in shape):
-        raise UsageError(f"--shape: expected at least two whole numbers ≥ 1 (inputs, then each layer's units), got {shape}")
+    if len(shape) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        raise UsageError(f"--shape: expected at least two whole numbers ≥ 1 (inputs, then each layer's units), got {str(shape)[:80]}")
+    if max(shape) > limits.units or len(shape) - 1 > limits.layers:
+        raise UsageError(
+            f"--shape: at most {limits.units} units per layer and {limits.layers} layers "
+            "(raise them with --limit units=N, --limit layers=N)"
+        )
     if len(activations) != len(shape) - 1:
         raise UsageError(f"--activations: expected {len(shape) - 1} (one per layer), got {len(activations)}")
     layers = [
@@ -451,7 +472,7 @@ def shape_template(
         "learning_rate": learning_rate,
         "data": [{"x": [0.0] * shape[0], "y": ([1.0] + [0.0] * (shape[-1] - 1))} for _ in range(samples)],
     }
-    return load_spec(template, name="-".join(map(str, shape)))
+    return load_spec(template, name="-".join(map(str, shape)), limits=limits)
 
 
 # -- stress --------------------------------------------------------------------------------------
@@ -475,11 +496,11 @@ class StressReport:
 
 def stress(spec, seed: int, draws: int, *, low: float = -1.0, high: float = 1.0, decimals: int = 1,
            ask: str | Sequence[str] | None = None, digits: int = DEFAULT_DIGITS, rounding: str | None = None,
-           progress=None) -> StressReport:
-    """Draws `draws` candidate variants and reports how many each rule rejects and the
-    spread of every asked value over the accepted ones."""
-    template = load_spec(spec)
-    _check_settings(seed, 1, low, high, decimals)
+           progress=None, limits: Limits = DEFAULT_LIMITS) -> StressReport:
+    """Draws `draws` candidate variants (at most `limits.variants`) and reports how many
+    each rule rejects and the spread of every asked value over the accepted ones."""
+    template = load_spec(spec, limits=limits)
+    _check_settings(seed, draws, low, high, decimals, limits, "draws")
     check_digits(digits)
     settings = _Settings(low, high, decimals, ask, digits, rounding_mode(rounding, template.rounding))
     tally: Counter[Rejection] = Counter()

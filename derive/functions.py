@@ -41,6 +41,9 @@ class Activation:
     applied: sp.Expr | None = None
     # dfₖ/dzᵢ in terms of the outputs aₖ, aᵢ (OUTPUTS[TERM], OUTPUTS[UNIT]); a display form.
     derivative_in_outputs: sp.Expr | None = None
+    # f(z + c) = f(z) for every shift c of all the layer's pre-activations (softmax): the
+    # numbers are computed from z − max z, which cannot overflow.
+    shift_invariant: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -127,6 +130,7 @@ SOFTMAX = Activation(
     sp.exp(PRE_ACTIVATIONS[UNIT]) / sp.Sum(sp.exp(PRE_ACTIVATIONS[TERM]), (TERM, 0, COUNT - 1)),
     # a_k(δ_ki − a_i), written as cases (KroneckerDelta would pull in sympy.tensor).
     derivative_in_outputs=sp.Piecewise((_a[UNIT] * (1 - _a[UNIT]), sp.Eq(TERM, UNIT)), (-_a[TERM] * _a[UNIT], True)),
+    shift_invariant=True,
 )
 
 DEFAULT_LEAKY_ALPHA = 0.01

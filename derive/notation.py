@@ -33,12 +33,60 @@ _SAFE_COMMANDS = set(
 )
 
 
+_ARGUMENT_COMMANDS = {"hat", "tilde", "bar", "vec", "mathcal", "mathrm", "mathbf", "mathit", "mathsf", "boldsymbol", "text"}
+_SYMBOL_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\\$|[{}^_ ]|[A-Za-z0-9]|.", re.S)
+
+
+def symbol_problem(text: str) -> str | None:
+    """Why `text` cannot be a symbol a spec sets, or None. A symbol is LaTeX math that
+    compiles on its own and takes a sub- or superscript: letters, digits, ( ) ' , .,
+    balanced braces, scripts with an argument, and only harmless commands (Greek letters,
+    accents and fonts with their argument) — nothing that reads, writes or redefines."""
+    if not text.strip():
+        return "it is empty"
+    if len(text) > 40:
+        return f"expected at most 40 characters, got {len(text)}"
+    bad = re.search(r"[^A-Za-z0-9_^{}()',.\\ ]", text)
+    if bad:
+        return f"the character {bad.group()!r} is not allowed"
+    tokens = [t for t in _SYMBOL_TOKEN.findall(text)]
+    depth = 0
+    for index, token in enumerate(tokens):
+        following = next((t for t in tokens[index + 1:] if t != " "), None)
+        if token.startswith("\\"):
+            name = token[1:]
+            if name not in _SAFE_COMMANDS:
+                return f"the command {token} is not allowed"
+            if name in _ARGUMENT_COMMANDS and (following is None or following in "}^_"):
+                return f"{token} needs an argument, e.g. {token}{{y}}"
+        elif token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth < 0:
+                return "a } closes no {"
+        elif token in "^_":
+            if following is None or following in "}^_":
+                return f"{token} needs an argument"
+    if depth:
+        return "a { is never closed"
+    if re.search(r"\\text\s*\{[^}]*[\\^_]", text):
+        return "\\text{…} takes plain letters"
+    if re.search(r"\^[^{]*\^|_[^{]*_", _outside_braces(text)):
+        return "a double superscript or subscript"
+    return None
+
+
+def _outside_braces(text: str) -> str:
+    """`text` with every braced group taken out (what sits at the top level)."""
+    previous = None
+    while previous != text:
+        previous, text = text, re.sub(r"\{[^{}]*\}", "", text)
+    return text
+
+
 def safe_symbol(text: str) -> bool:
-    """A symbol a spec may set: letters, digits, scripts and braces, and only harmless
-    commands (Greek letters, accents, fonts) — nothing that reads, writes or redefines."""
-    if not text or len(text) > 40 or not re.fullmatch(r"[A-Za-z0-9_^{}()',.\\ ]+", text):
-        return False
-    return all(command in _SAFE_COMMANDS for command in re.findall(r"\\([A-Za-z]+)", text)) and "\\\\" not in text
+    return symbol_problem(text) is None
 
 
 def notation_problem(base: str, units: Sequence[int]) -> str | None:
@@ -87,7 +135,11 @@ class Notation:
     default = {"loss": "E", "learning_rate": r"\eta", "input": "x", "target": "y", "prediction": r"\hat{y}"}
 
     def symbol(self, role: str) -> str:
-        return self.overrides.get(role, self.default[role])
+        if role not in self.overrides:
+            return self.default[role]
+        override = self.overrides[role]
+        # E_n from a spec would meet a script of ours (E_n_1): a group takes it, {E_n}_1.
+        return f"{{{override}}}" if re.search(r"[\^_']", _outside_braces(override)) else override
 
     @property
     def loss(self) -> str:

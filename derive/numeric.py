@@ -23,10 +23,23 @@ from .network import Network, NetworkLayer
 from .spec import Batch, Update
 
 
+def _saturating_exp(value: float) -> float:
+    """exp that gives inf where math.exp raises: 1/(1 + exp(800)) is then 0, the sigmoid's
+    value, instead of an overflow."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+# What lambdify compiles to: Python's math, with an exp that saturates.
+MODULES = [{"exp": _saturating_exp}, "math"]
+
+
 @lru_cache(maxsize=None)
 def _elementwise(activation: Activation) -> tuple[Callable[[float], float], Callable[[float], float]]:
-    function = sp.lambdify(PRE_ACTIVATION, activation.definition, "math")
-    derivative = sp.lambdify(PRE_ACTIVATION, activation.general_derivative, "math")
+    function = sp.lambdify(PRE_ACTIVATION, activation.definition, MODULES)
+    derivative = sp.lambdify(PRE_ACTIVATION, activation.general_derivative, MODULES)
     return function, derivative
 
 
@@ -34,7 +47,7 @@ def _elementwise(activation: Activation) -> tuple[Callable[[float], float], Call
 def _elementwise_from_output(activation: Activation) -> Callable[[float], float] | None:
     """f'(z) written with the unit's output, a = f(z): σ' = a(1 − a), tanh' = 1 − a²."""
     shown = activation.derivative_shown_with_outputs([OUTPUT], 0, 0)
-    return None if shown is None else sp.lambdify(OUTPUT, shown, "math")
+    return None if shown is None else sp.lambdify(OUTPUT, shown, MODULES)
 
 
 _EXACT = Context(prec=60)
@@ -63,22 +76,23 @@ class _CompiledLayer:
         self.weight_index = [[position[w] for w in row] for row in layer.weights]
         self.bias_index = [None if b is None else position[b] for b in layer.biases]
         self.elementwise = layer.activation.elementwise
+        self.shift_invariant = layer.activation.shift_invariant
         if self.elementwise:
             self.function, self.derivative = _elementwise(layer.activation)
             self.derivative_from_output = _elementwise_from_output(layer.activation)
         else:
             zs = layer.pre_activations
-            self.vector_function = sp.lambdify(zs, [layer.output(i) for i in range(layer.units)], "math")
+            self.vector_function = sp.lambdify(zs, [layer.output(i) for i in range(layer.units)], MODULES)
             self.jacobian = sp.lambdify(
                 zs,
                 [[layer.activation.local_derivative(zs, k, i) for i in range(layer.units)] for k in range(layer.units)],
-                "math",
+                MODULES,
             )
             outputs = layer.outputs
             self.jacobian_from_outputs = sp.lambdify(
                 outputs,
                 [[layer.activation.derivative_shown_with_outputs(outputs, k, i) for i in range(layer.units)] for k in range(layer.units)],
-                "math",
+                MODULES,
             )
 
     def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float], list[float]]:
@@ -96,7 +110,7 @@ class _CompiledLayer:
                 pre.append(_weighted_sum(values, inputs, parameters[bias]))
             else:
                 pre.append(keep(total + parameters[bias]))
-        out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*pre)
+        out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*self._shifted(pre))
         return weighted, pre, [keep(float(a)) for a in out]
 
     def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep) -> list[list[float]]:
@@ -107,9 +121,23 @@ class _CompiledLayer:
         if self.elementwise:
             if from_outputs and self.derivative_from_output is not None:
                 return [[keep(float(self.derivative_from_output(a)))] for a in out]
-            return [[keep(float(self.derivative(z)))] for z in pre]
-        rows = self.jacobian_from_outputs(*out) if from_outputs else self.jacobian(*pre)
+            try:
+                values = [float(self.derivative(z)) for z in pre]
+            except OverflowError:
+                values = [math.inf]
+            if self.derivative_from_output is not None and not all(map(math.isfinite, values)):
+                # exp(−z)/(1 + exp(−z))² overflows far out on the sigmoid's tail; σ(1 − σ) does not
+                values = [float(self.derivative_from_output(a)) for a in out]
+            return [[keep(v)] for v in values]
+        rows = self.jacobian_from_outputs(*out) if from_outputs else self.jacobian(*self._shifted(pre))
         return [[keep(float(v)) for v in row] for row in rows]
+
+    def _shifted(self, pre: Sequence[float]) -> Sequence[float]:
+        """z − max z for an activation that is the same under any shift (softmax): no overflow."""
+        if not self.shift_invariant:
+            return pre
+        top = max(pre)
+        return [z - top for z in pre]
 
 
 @dataclass(frozen=True)
@@ -191,9 +219,9 @@ def carried(digits: int) -> Keep:
 
 @lru_cache(maxsize=None)
 def _compiled_loss(loss: Loss, predictions: tuple[sp.Symbol, ...], targets: tuple[sp.Symbol, ...]):
-    value = sp.lambdify(predictions + targets, loss.per_sample(predictions, targets), "math")
+    value = sp.lambdify(predictions + targets, loss.per_sample(predictions, targets), MODULES)
     derivative = sp.lambdify(
-        predictions + targets, [loss.derivative(predictions, targets, k) for k in range(len(predictions))], "math"
+        predictions + targets, [loss.derivative(predictions, targets, k) for k in range(len(predictions))], MODULES
     )
     return value, derivative
 
@@ -213,7 +241,7 @@ class CompiledNetwork:
         self._delta = None
         if network.shortcut:
             deltas = [network.delta(k) for k in range(len(network.predictions))]
-            self._delta = sp.lambdify(network.predictions + network.targets, deltas, "math")
+            self._delta = sp.lambdify(network.predictions + network.targets, deltas, MODULES)
         trainable = set(network.trainable)
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.source = network.spec.source
@@ -226,9 +254,9 @@ class CompiledNetwork:
 
     def run(self) -> Run:
         updates, final = self.train()
-        initial = self.evaluate(self.network.initial_values(), range(len(self.network.spec.data)), 1)
+        initial = self.evaluate(self.network.initial_values(), range(len(self.network.spec.data)), "the forward pass before training")
         first = updates[0]
-        repeated = self.evaluate(first.after, first.samples, first.step)
+        repeated = self.evaluate(first.after, first.samples, f"the forward pass after step {first.step}")
         return Run(
             tuple(updates), initial, final, self.combine([f.loss for f in initial]), self.combine([f.loss for f in final]),
             repeated, self.combine([f.loss for f in repeated]),
@@ -275,15 +303,17 @@ class CompiledNetwork:
             ]
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
-    def combine(self, values: Sequence[float]) -> float:
+    def combine(self, values: Sequence[float], when: str | None = None) -> float:
         try:
             total = math.fsum(values)
         except (OverflowError, ValueError):
-            raise NumericalError(self.source, None, None, "overflow (losses or gradients too large to add: the run diverges?)") from None
+            total = math.inf
+        if not math.isfinite(total):
+            raise NumericalError(self.source, when, None, "overflow (losses or gradients too large to add: the run diverges?)")
         return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
 
-    def combine_gradients(self, gradients: Sequence[Sequence[float]]) -> tuple[float, ...]:
-        return tuple(self.combine(column) for column in zip(*gradients))
+    def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
+        return tuple(self.combine(column, when) for column in zip(*gradients))
 
     def step(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
         rate = self.network.spec.learning_rate
@@ -293,9 +323,10 @@ class CompiledNetwork:
             for p, g, trainable in zip(parameters, gradient, self.trainable_mask)
         )
 
-    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], step: int) -> tuple[Forward, ...]:
+    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], when: str) -> tuple[Forward, ...]:
+        """The forward passes of `samples`; `when` names the pass in messages ("step 3")."""
         data = self.network.spec.data
-        return tuple(self._guarded(step, n, self.forward, parameters, data[n].x, data[n].y) for n in samples)
+        return tuple(self._guarded(when, n, self.forward, parameters, data[n].x, data[n].y) for n in samples)
 
     def train(self) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
         """Gradient descent as the spec asks; returns every update and the final forward pass."""
@@ -307,22 +338,26 @@ class CompiledNetwork:
         for _ in range(spec.steps):
             for batch in batches:
                 step = len(updates) + 1
-                forwards = self.evaluate(parameters, batch, step)
+                when = f"step {step}"
+                forwards = self.evaluate(parameters, batch, when)
                 gradients = [
-                    self._guarded(step, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
+                    self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
                     for n, f in zip(batch, forwards)
                 ]
-                gradient = self.combine_gradients(gradients)
-                after = self.step(parameters, gradient)
+                gradient = self.combine_gradients(gradients, when)
+                try:
+                    after = self.step(parameters, gradient)
+                except OverflowError:
+                    after = (math.inf,)
                 if not all(math.isfinite(v) for v in after):
-                    raise NumericalError(self.source, step, batch[0] + 1, "the update overflowed (a parameter is not finite)")
-                loss = self.combine([f.loss for f in forwards])
+                    raise NumericalError(self.source, when, None, "the update overflowed (a parameter is not finite)")
+                loss = self.combine([f.loss for f in forwards], when)
                 updates.append(ParameterUpdate(step, batch, forwards, loss, gradient, parameters, after))
                 parameters = after
-        final = self.evaluate(parameters, everything, len(updates) + 1)
+        final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {len(updates)})")
         return updates, final
 
-    def _guarded(self, step: int, sample: int, compute, *args):
+    def _guarded(self, step: str, sample: int, compute, *args):
         """Runs one sample's forward or backward pass, turning math failures into a NumericalError."""
         try:
             result = compute(*args)

@@ -462,9 +462,16 @@ def _latex_char(c: str) -> str:
     return "?"  # a character pdflatex cannot print: shown, not fatal
 
 
+LONG_WORD = 20  # characters: a longer word of free text may break every so many, to fit the line
+
+
 def latex_text(text: str) -> str:
-    """Free text as LaTeX that prints it literally."""
-    return "".join(_latex_char(c) for c in " ".join(text.split()))
+    """Free text as LaTeX that prints it literally; a word too long for a line may break."""
+    words = []
+    for word in text.split():
+        pieces = [word[i : i + LONG_WORD] for i in range(0, len(word), LONG_WORD)] if len(word) > LONG_WORD else [word]
+        words.append(r"\allowbreak{}".join("".join(_latex_char(c) for c in piece) for piece in pieces))
+    return " ".join(words)
 
 
 def markdown_text(text: str) -> str:

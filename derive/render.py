@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import jinja2
+import jinja2.sandbox
 import sympy as sp
 
 from .derivation import check_digits, solve
-from .errors import DeriveError, UsageError
+from .errors import DeriveError, UsageError, plain, quoted
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from .solution import Equation, Form, Solution
@@ -125,13 +127,58 @@ def _coordinate(value: float) -> str:
     return f"{value:.6g}"
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept in the user's cache folder between runs; a cache that
+    cannot be read or written (full disk, another owner) is skipped, never an error."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 — a broken cache entry is a cache miss
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except Exception:  # noqa: BLE001 — not cached this time
+            pass
+
+
+def _bytecode_cache(kind: str) -> jinja2.BytecodeCache | None:
+    """A cache under $XDG_CACHE_HOME/derive (or ~/.cache/derive), private to the user; None
+    when there is no such folder we own and can write."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base, "derive", "templates")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = folder.stat()
+        if not folder.is_dir() or folder.is_symlink() or status.st_uid != os.getuid() or not os.access(folder, os.W_OK):
+            return None
+    except (OSError, RuntimeError):
+        return None
+    return _BytecodeCache(str(folder), pattern=f"derive_{__version__}_{kind}_%s.cache")
+
+
+def _template_folder(overrides: str) -> str:
+    folder = Path(overrides)
+    if not folder.is_dir():
+        problem = "no such folder" if not folder.exists() else "not a folder"
+        raise UsageError(f"--template-dir {quoted(overrides, 80)}: {problem}")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise UsageError(f"--template-dir {quoted(overrides, 80)}: cannot be read")
+    return str(folder)
+
+
 @lru_cache(maxsize=None)
 def environment(escape: Callable[[str], str] | None, overrides: str | None = None) -> jinja2.Environment:
     """The templates of one output format. `escape` prints free text from a spec literally
     in that format; None is HTML, where everything printed is escaped. Templates in the
-    `overrides` directory replace the built-in ones of the same name."""
-    folders = ([overrides] if overrides else []) + [str(template_dir())]
-    env = jinja2.Environment(
+    `overrides` directory replace the built-in ones of the same name.
+
+    Templates run sandboxed (jinja2.sandbox): they read the solution record and call the
+    printing filters, but cannot reach private attributes, Python internals or the system."""
+    folders = ([_template_folder(overrides)] if overrides else []) + [str(template_dir())]
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(folders),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -139,11 +186,8 @@ def environment(escape: Callable[[str], str] | None, overrides: str | None = Non
         keep_trailing_newline=True,
         autoescape=escape is None,
         finalize=None if escape is None else (lambda value: escape(value) if isinstance(value, Text) else value),
-        # Compiled templates are cached between runs (in the user's temporary directory), one
-        # cache per kind of environment: the compiled code depends on finalize and autoescape.
-        bytecode_cache=jinja2.FileSystemBytecodeCache(
-            pattern=f"__derive_{__version__}_{'html' if escape is None else escape.__name__}_%s.cache"
-        ),
+        # One cache per kind of environment: the compiled code depends on finalize and autoescape.
+        bytecode_cache=_bytecode_cache("html" if escape is None else escape.__name__),
     )
     env.filters["tex"] = _tex
     env.filters["num"] = _num
@@ -157,9 +201,22 @@ def render_template(solution: Solution, name: str, escape: Callable[[str], str],
     view = {"detail": options.detail, "notation": printer.notation.name, **context}
     if printer.notation.name == "matrix":
         view["matrix"] = _matrix_view(solution)
-    text = environment(escape, options.template_dir).get_template(name).render(
-        solution=solution, printer=printer, version=__version__, **view
-    )
+    try:
+        text = environment(escape, options.template_dir).get_template(name).render(
+            solution=solution, printer=printer, version=__version__, **view
+        )
+    except jinja2.TemplateSyntaxError as error:
+        where = f"{error.name or name}, line {error.lineno}"
+        raise UsageError(f"template {where}: {plain(error.message)[:160]}") from None
+    except jinja2.TemplateNotFound as error:
+        raise UsageError(f"template {error.name or name}: not found") from None
+    except jinja2.TemplateError as error:
+        raise UsageError(f"template {name}: {plain(error.message or type(error).__name__)[:160]}") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
+        if not options.template_dir:
+            raise
+        # A template of the user's failed while rendering: name it, as for a syntax error.
+        raise UsageError(f"template {name} (or one it includes): {type(error).__name__}: {plain(error)[:160]}") from None
     # Blocks each bring their own blank lines; one between blocks is enough.
     return re.sub(r"\n{3,}", "\n\n", text)
 

@@ -14,22 +14,35 @@ from typing import Sequence
 
 from .errors import UsageError
 from .exercise import Exercise
-from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, qti_zip
+from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, plain_title, qti_zip
 from .printing import DEFAULT_DIGITS, latex_text, markdown_text
 from .render import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
 
 EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
+QTI_LAYOUTS = ("group", "variants")
 
 
 def exercise_files(
-    exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None
+    exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None,
+    qti_layout: str = "group",
 ) -> dict[str, Content]:
     """Every file of a set of exercise variants, by path relative to the output directory:
     per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
-    solutions.pdf, moodle.xml, qti/V….zip (Canvas), and always answers.csv and answers.json."""
+    solutions.pdf, moodle.xml, the Canvas quiz, and always answers.csv and answers.json.
+
+    The Canvas quiz (qti) depends on `qti_layout`:
+    - "group" (the default): qti.zip, one quiz of all the variants with a question group per
+      asked question; each group holds that question of every variant and Canvas draws one
+      of them per student. A Canvas numerical question takes one answer, and Canvas draws
+      each group on its own, so a student's questions may come from different variants:
+      each item therefore shows its own variant's network and data in full.
+    - "variants": qti/V….zip, one quiz per variant (its network and data as a text, then its
+      questions), for giving each student a whole variant (e.g. by Canvas's assign-to)."""
     unknown = [f for f in formats if f not in EXERCISE_FORMATS]
     if unknown:
         raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(EXERCISE_FORMATS)}")
+    if qti_layout not in QTI_LAYOUTS:
+        raise UsageError(f"unknown QTI layout {qti_layout!r}; choose from {', '.join(QTI_LAYOUTS)}")
     files: dict[str, Content] = {}
     for exercise in exercises:
         folder = exercise.id
@@ -51,14 +64,27 @@ def exercise_files(
                 cloze=cloze_answers(exercise),
             )
 
-        files["moodle.xml"] = moodle_xml(exercises, question_html, exercises[0].spec.title.split(":")[0][:60] or "derive")
+        files["moodle.xml"] = moodle_xml(exercises, question_html)
     if "qti" in formats:
-        for exercise in exercises:
-            text = render_template(exercise.derivation, "qti.txt.j2", markdown_text, Options(digits=digits, notation=notation), exercise=exercise)
-            files[f"qti/{exercise.id}.zip"] = qti_zip(text, exercise.id)
+        files.update(qti_files(exercises, qti_layout, digits, notation))
     files["answers.csv"] = answers_csv(exercises)
     files["answers.json"] = answers_json(exercises)
     return files
+
+
+def qti_files(exercises: Sequence[Exercise], layout: str, digits: int, notation: str | None) -> dict[str, bytes]:
+    """The Canvas quizzes of a set of variants, by path (see `exercise_files`)."""
+    template = environment(markdown_text).get_template("qti.txt.j2")
+    # Each variant's problem and questions are printed by its own printer: the template's
+    # macros, bound to that variant (see the template).
+    variants = [
+        (e, template.make_module({"exercise": e, "solution": e.derivation, "printer": printer_for(e.derivation, digits, notation)}))
+        for e in exercises
+    ]
+    assert len({len(e.questions) for e in exercises}) == 1, "every variant asks as many questions"
+    title = plain_title(exercises)
+    quizzes = {"qti.zip": variants} if layout == "group" else {f"qti/{e.id}.zip": [(e, text)] for e, text in variants}
+    return {path: qti_zip(template.render(title=title, layout=layout, variants=chosen), path) for path, chosen in quizzes.items()}
 
 
 VIEWS = (("sheet", "sheet", False), ("solution", "exercise-solution", True))

@@ -7,19 +7,30 @@ from __future__ import annotations
 
 import difflib
 import json
+from contextlib import contextmanager
 import math
 import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 
 from . import examples as builtin_examples
-from .errors import SpecError
+from .errors import SpecError, plain, quoted
 from .functions import ACTIVATION_NAMES, LOSS_NAMES
-from .notation import NOTATION_NAMES, OVERRIDABLE, notation_problem, safe_symbol
+from .limits import (
+    DEFAULT_LIMITS,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    MAX_NUMBER,
+    MAX_NUMBER_CHARACTERS,
+    MAX_TEXT,
+    Limits,
+)
+from .notation import NOTATION_NAMES, OVERRIDABLE, notation_problem, symbol_problem
 
 
 class Batch(Enum):
@@ -131,7 +142,8 @@ SAMPLE_FIELDS = ("x", "y")
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML that also reads 1e-3 as a number (YAML 1.1 wants a dot)."""
+    """Safe YAML that also reads 1e-3 as a number (YAML 1.1 wants a dot). Texts are
+    screened by `_screen_yaml` before it builds anything."""
 
 
 _Loader.add_implicit_resolver(
@@ -141,45 +153,134 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_spec(source: str | Path | Mapping[str, Any] | Spec, *, name: str | None = None) -> Spec:
-    """Read and validate a spec: a path (YAML or JSON), a built-in example name, a dict."""
+def load_spec(
+    source: str | Path | Mapping[str, Any] | Spec, *, name: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Spec:
+    """Read and validate a spec: a path (YAML or JSON), a built-in example name, a dict.
+    Everything is checked against `limits` before any work starts."""
     if isinstance(source, Spec):
         return source
     if isinstance(source, Mapping):
-        return _validate(source, source=name or "spec", name=name or "spec")
+        return _validate(source, source=name or "spec", name=name or "spec", limits=limits)
+    label = plain(source)[:200] or "spec"
     path = Path(source)
-    if not path.exists() and str(source) in builtin_examples.NAMES:
+    if str(source) in builtin_examples.NAMES and not path.exists():
         path = builtin_examples.path(str(source))
-        return _validate(_read(path, str(source)), source=str(source), name=str(source))
-    label = str(source)
-    return _validate(_read(path, label), source=label, name=name or path.stem)
+        return _validate(_read(path, label), source=label, name=str(source), limits=limits)
+    return _validate(_read(path, label), source=label, name=name or path.stem, limits=limits)
 
 
 def _read(path: Path, label: str) -> Any:
+    """The data of a spec file, read only if it is a regular file of at most MAX_FILE_BYTES."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        choices = ", ".join(builtin_examples.NAMES)
-        raise SpecError(label, None, f"no such file (nor a built-in example: {choices})") from None
-    except IsADirectoryError:
-        raise SpecError(label, None, "is a directory, expected a spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(label, None, f"cannot read: {exc}") from None
+        if not path.exists():
+            choices = ", ".join(builtin_examples.NAMES)
+            raise SpecError(label, None, f"no such file (nor a built-in example: {choices})")
+        if path.is_dir():
+            raise SpecError(label, None, "is a directory, expected a spec file")
+        if not path.is_file():
+            raise SpecError(label, None, "is not a regular file (a device or a pipe?), expected a spec file")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(label, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(label, None, f"the file is larger than {MAX_FILE_BYTES:,} bytes, too large for a spec")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(label, None, f"not UTF-8 text (byte {exc.start}): expected a YAML or JSON spec") from None
     if not text.strip():
         raise SpecError(label, None, "the file is empty (expected a network spec)")
     if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(label, f"line {exc.lineno}", f"JSON syntax error: {exc.msg}") from None
+        return _read_json(text, label)
+    return _read_yaml(text, label)
+
+
+def _read_json(text: str, label: str) -> Any:
+    _screen_json(text, label)
+
+    def whole(digits: str) -> int | float:
+        if len(digits) > MAX_NUMBER_CHARACTERS:
+            raise SpecError(label, None, f"a number of {len(digits)} digits: numbers in a spec are at most {MAX_NUMBER:,.0f}")
+        return int(digits)
+
     try:
-        return yaml.load(text, Loader=_Loader)
+        return json.loads(text, parse_int=whole)
+    except json.JSONDecodeError as exc:
+        raise SpecError(label, f"line {exc.lineno}", f"JSON syntax error: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SpecError(label, None, f"cannot read it as JSON: {plain(exc)[:80]}") from None
+
+
+def _screen_json(text: str, label: str) -> None:
+    """Refuses nesting deeper than MAX_DEPTH and more than MAX_NODES values before the
+    parser (which recurses) sees the text."""
+    outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    depth = 0
+    for line, row in enumerate(outside_strings.splitlines(), 1):
+        for bracket in re.findall(r"[\[\]{}]", row):
+            depth += 1 if bracket in "[{" else -1
+            if depth > MAX_DEPTH:
+                raise SpecError(label, f"line {line}", f"nested more than {MAX_DEPTH} levels deep (a spec needs 4)")
+    if outside_strings.count(",") > MAX_NODES:
+        raise SpecError(label, None, f"more than {MAX_NODES:,} values, too many for a spec")
+
+
+@contextmanager
+def _yaml_errors(label: str) -> Iterator[None]:
+    """A YAML error as a SpecError naming its line."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark else None
-        raise SpecError(label, where, f"YAML syntax error: {exc.problem or exc.context}") from None
+        raise SpecError(label, where, f"YAML syntax error: {plain(exc.problem or exc.context)}") from None
     except yaml.YAMLError as exc:
-        raise SpecError(label, None, f"YAML syntax error: {exc}") from None
+        raise SpecError(label, None, f"YAML syntax error: {plain(exc)[:120]}") from None
+
+
+def _read_yaml(text: str, label: str) -> Any:
+    _screen_yaml(text, label)
+    try:
+        with _yaml_errors(label):
+            return yaml.load(text, Loader=_Loader)
+    except (ValueError, OverflowError, RecursionError, TypeError) as exc:
+        raise SpecError(label, None, f"cannot read a value: {plain(exc)[:80]}") from None
+
+
+_NUMBER_LIKE = re.compile(r"[-+]?[0-9_.,:]+(?:[eE][-+]?[0-9]+)?|[-+]?0[xob][0-9a-fA-F_]+")
+
+
+def _screen_yaml(text: str, label: str) -> None:
+    """Reads the YAML event stream (the parser is a state machine, safe at any depth)
+    and refuses what a spec never needs and a hostile file uses: anchors and aliases
+    (merge-key and "billion laughs" bombs), nesting deeper than MAX_DEPTH, more than
+    MAX_NODES values, and numbers too long to convert."""
+    loader = _Loader(text)
+    depth = nodes = 0
+    try:
+        with _yaml_errors(label):
+            while loader.check_event():
+                event = loader.get_event()
+                line = f"line {event.start_mark.line + 1}" if event.start_mark else None
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                    raise SpecError(label, line, "anchors and aliases (& and *) are not allowed in a spec; write the values out")
+                if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise SpecError(label, line, f"nested more than {MAX_DEPTH} levels deep (a spec needs 4)")
+                elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                    depth -= 1
+                elif isinstance(event, yaml.ScalarEvent):
+                    nodes += 1
+                    if nodes > MAX_NODES:
+                        raise SpecError(label, line, f"more than {MAX_NODES:,} values, too many for a spec")
+                    value = event.value
+                    if not event.style and len(value) > MAX_NUMBER_CHARACTERS and _NUMBER_LIKE.fullmatch(value):
+                        raise SpecError(label, line, f"a number of {len(value)} characters: numbers in a spec are at most {MAX_NUMBER:,.0f}")
+    finally:
+        loader.dispose()
 
 
 def _describe(value: Any) -> str:
@@ -188,12 +289,16 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return f"the text {quoted(value)}"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return f"a list of {len(value)}"
-    return repr(value)
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"a whole number of {len(str(abs(value))) if value.bit_length() < 10_000 else 'thousands of'} digits"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return quoted(repr(value))
 
 
 def _plural(count: int, word: str) -> str:
@@ -203,9 +308,12 @@ def _plural(count: int, word: str) -> str:
 class _Fields:
     """Reads one mapping of a spec, keeping the path for messages."""
 
-    def __init__(self, source: str, path: str, data: Any, known: tuple[str, ...], what: str):
+    def __init__(
+        self, source: str, path: str, data: Any, known: tuple[str, ...], what: str, limits: Limits = DEFAULT_LIMITS
+    ):
         self.source = source
         self.path = path
+        self.limits = limits
         if not isinstance(data, Mapping):
             raise self.error(None, f"expected {what}, got {_describe(data)}")
         self.data = data
@@ -213,7 +321,7 @@ class _Fields:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (known fields: {', '.join(known)})"
-                raise self.error(key, f"unknown field{hint}")
+                raise self.error(quoted(key)[1:-1], f"unknown field{hint}")
 
     def where(self, field: Any) -> str | None:
         if field is None:
@@ -236,13 +344,20 @@ class _Fields:
     def number(self, field: str, value: Any, expected: str = "a number") -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(field, f"expected {expected}, got {_describe(value)}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise self.error(field, f"expected a finite number, got {value}")
+        if abs(value) > MAX_NUMBER:
+            raise self.error(field, f"expected a number between {-MAX_NUMBER:,.0f} and {MAX_NUMBER:,.0f}, got {_describe(value)}")
         return float(value)
 
-    def whole(self, field: str, value: Any, minimum: int) -> int:
+    def whole(self, field: str, value: Any, minimum: int, limit: str | None = None, what: str = "") -> int:
+        """A whole number ≥ minimum, and within the raisable limit `limit` if given."""
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(field, f"expected a whole number ≥ {minimum}, got {_describe(value)}")
+        if limit is not None:
+            if value > 10**12:
+                raise self.error(field, f"expected a whole number ≥ {minimum}, got {_describe(value)} (far above any limit)")
+            self.limits.check(limit, value, self.source, self.where(field), what or field)
         return value
 
     def numbers(self, field: str, value: Any, count: int, scalar_ok: bool = True) -> tuple[float, ...]:
@@ -256,36 +371,63 @@ class _Fields:
         return tuple(self.number(f"{field}[{j}]", v) for j, v in enumerate(value))
 
     def choice(self, field: str, value: Any, choices: tuple[str, ...], what: str) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise self.error(field, f"unknown {what} {_describe(value)}; choose one of {', '.join(choices)}")
-        return value
+        """One of `choices`, matched without regard to case, spaces or hyphens (Sigmoid,
+        leaky-ReLU)."""
+        if isinstance(value, str):
+            key = re.sub(r"[\s-]+", "_", value.strip()).casefold()
+            for choice in choices:
+                if choice.casefold() == key:
+                    return choice
+            shown = quoted(value)
+        else:
+            shown = _describe(value)
+        close = difflib.get_close_matches(value.strip().lower(), choices, n=1) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise self.error(field, f"unknown {what} {shown}{hint}; choose one of {', '.join(choices)}")
 
 
-def _validate(raw: Any, *, source: str, name: str) -> Spec:
-    top = _Fields(source, "", raw, TOP_FIELDS, "a mapping of spec fields (inputs, layers, loss, ...)")
+def _title(top: _Fields) -> str:
+    """The title as one line of printable text: line breaks and tabs become spaces; other
+    control characters are refused (they break LaTeX and terminals)."""
     title = top.data.get("title")
     if title is None:
-        title = DEFAULT_TITLE
-    elif not isinstance(title, (str, int, float)) or isinstance(title, bool):
+        return DEFAULT_TITLE
+    if not isinstance(title, (str, int, float)) or isinstance(title, bool):
         raise top.error("title", f"expected text, got {_describe(title)}")
-    inputs = top.whole("inputs", top.required("inputs", "the number of input features"), 1)
+    text = " ".join(str(title).split())
+    control = re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]", text)
+    if control:
+        raise top.error("title", f"contains the control character U+{ord(control.group()):04X}; expected printable text")
+    if len(text) > MAX_TEXT:
+        raise top.error("title", f"expected at most {MAX_TEXT} characters, got {len(text)}")
+    return text or DEFAULT_TITLE
+
+
+def _validate(raw: Any, *, source: str, name: str, limits: Limits = DEFAULT_LIMITS) -> Spec:
+    top = _Fields(source, "", raw, TOP_FIELDS, "a mapping of spec fields (inputs, layers, loss, ...)", limits)
+    title = _title(top)
+    inputs = top.whole("inputs", top.required("inputs", "the number of input features"), 1, "units", "the number of inputs")
 
     raw_layers = top.required("layers", "a list of layers, input side first")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise top.error("layers", f"expected a non-empty list of layers, got {_describe(raw_layers)}")
+    limits.check("layers", len(raw_layers), source, "layers", "the number of layers")
     layers = []
     fan_in = inputs
+    parameters = 0
     for index, raw_layer in enumerate(raw_layers):
         is_output = index == len(raw_layers) - 1
-        layers.append(_layer(source, f"layers[{index}]", raw_layer, fan_in, is_output))
+        layers.append(_layer(source, f"layers[{index}]", raw_layer, fan_in, is_output, limits))
         fan_in = layers[-1].units
+        parameters += layers[-1].units * (len(layers[-1].weights[0]) + 1)
+        limits.check("parameters", parameters, source, f"layers[{index}]", "the number of weights and biases up to this layer")
 
     loss = top.choice("loss", top.required("loss", f"one of {', '.join(LOSS_NAMES)}"), LOSS_NAMES, "loss")
     batch = Batch(top.choice("batch", top.data.get("batch", "mean"), tuple(b.value for b in Batch), "batch mode"))
     update = Update(
         top.choice("update", top.data.get("update", "batch"), tuple(u.value for u in Update), "update mode")
     )
-    steps = top.whole("steps", top.data.get("steps", 1), 1)
+    steps = top.whole("steps", top.data.get("steps", 1), 1, "steps", "the number of steps")
     learning_rate = top.number(
         "learning_rate", top.required("learning_rate", "a number > 0"), "a number > 0"
     )
@@ -295,6 +437,9 @@ def _validate(raw: Any, *, source: str, name: str) -> Spec:
     raw_data = top.required("data", "a list of samples, each with x and y")
     if not isinstance(raw_data, list) or not raw_data:
         raise top.error("data", f"expected a non-empty list of samples (- x: [...], y: [...]), got {_describe(raw_data)}")
+    limits.check("samples", len(raw_data), source, "data", "the number of samples")
+    limits.check("shown", parameters * len(raw_data), source, "data", "parameters × samples")
+    limits.check("work", parameters * len(raw_data) * steps, source, "steps", "parameters × samples × steps")
     outputs = layers[-1].units
     data = []
     for index, raw_sample in enumerate(raw_data):
@@ -337,8 +482,9 @@ def _notation(top: _Fields, raw: Any, layers: list[Layer]) -> NotationChoice | N
     for key in OVERRIDABLE:
         if key in fields.data:
             value = fields.data[key]
-            if not isinstance(value, str) or not safe_symbol(value):
-                raise fields.error(key, f"expected a LaTeX symbol such as L, \\mathcal{{L}} or \\alpha, got {_describe(value)}")
+            problem = symbol_problem(value) if isinstance(value, str) else f"got {_describe(value)}"
+            if problem:
+                raise fields.error(key, f"expected a LaTeX symbol such as L, \\mathcal{{L}} or \\alpha: {problem}")
             overrides.append((key, value))
     problem = notation_problem(base, [layer.units for layer in layers])
     if problem:
@@ -346,9 +492,9 @@ def _notation(top: _Fields, raw: Any, layers: list[Layer]) -> NotationChoice | N
     return NotationChoice(base, tuple(overrides))
 
 
-def _layer(source: str, path: str, raw: Any, fan_in: int, is_output: bool) -> Layer:
-    fields = _Fields(source, path, raw, LAYER_FIELDS, "a layer (units, activation, weights, bias)")
-    units = fields.whole("units", fields.required("units", "the number of units"), 1)
+def _layer(source: str, path: str, raw: Any, fan_in: int, is_output: bool, limits: Limits = DEFAULT_LIMITS) -> Layer:
+    fields = _Fields(source, path, raw, LAYER_FIELDS, "a layer (units, activation, weights, bias)", limits)
+    units = fields.whole("units", fields.required("units", "the number of units"), 1, "units", "the number of units")
     activation = fields.choice(
         "activation",
         fields.required("activation", f"one of {', '.join(ACTIVATION_NAMES)}"),

@@ -129,8 +129,10 @@ def test_moodle_xml_matches_the_answers(made):
     root = ET.parse(made / "moodle.xml").getroot()
     assert root.tag == "quiz"
     assert root[0].get("type") == "category" and root[0].find("category/text").text.startswith("$course$/")
+    assert root[0].find("category/text").text == "$course$/top/Forward and backward pass in a neural network"
     questions = root.findall("question[@type='cloze']")
     assert [q.find("idnumber").text for q in questions] == [f"V0{i}-3f9a" for i in range(1, 7)]
+    assert [q.find("name/text").text for q in questions] == [f"Forward and backward pass in a neural network V0{i}-3f9a" for i in range(1, 7)]
     expected = {}
     for row in csv.DictReader((made / "answers.csv").open()):
         expected.setdefault(row["variant"], []).append((float(row["value"]), float(row["tolerance"])))
@@ -330,15 +332,25 @@ def test_grading(made, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 9: 'about two' is not a number" in err
     assert "line 10: unknown variant 'V99-3f9a'" in err
-    assert "line 11: variant V01-3f9a has no question 'grad:W7[0,0]'" in err
-    assert "line 12: ann answers variant V02-3f9a but earlier V01-3f9a" in err
+    assert "line 11: variant 'V01-3f9a' has no question 'grad:W7[0,0]'" in err
+    assert "line 12: 'ann' answers variant 'V02-3f9a' but earlier 'V01-3f9a'" in err
+    # Every student gets a row, even one none of whose rows can be used.
     grades = {r["student"]: r for r in csv.DictReader(output.open())}
-    assert set(grades) == {"ann", "bob"}
-    assert (grades["ann"]["score"], grades["ann"]["max"]) == ("5", "5")
-    assert (grades["bob"]["score"], grades["bob"]["max"]) == ("1", "5")
+    assert list(grades) == ["ann", "bob", "cat", "dan"]
+    assert [(g["variant"], g["score"], g["max"], g["problem"]) for g in grades.values()] == [
+        ("V01-3f9a", "5", "5", ""),
+        ("V02-3f9a", "1", "5", ""),
+        ("V99-3f9a", "0", "5", "unknown variant"),
+        ("V01-3f9a", "0", "5", ""),
+    ]
     details = list(csv.DictReader((tmp_path / "grades-details.csv").open()))
-    assert [d["problem"] for d in details] == ["wrong", "not a number", "missing", "missing"]
-    assert details[0]["expected"] == v2[1]["value"]
+    assert [(d["student"], d["problem"], d["line"]) for d in details] == [
+        ("ann", "another variant", "12"),
+        ("bob", "wrong", "8"), ("bob", "not a number", "9"), ("bob", "missing", ""), ("bob", "missing", ""),
+        ("cat", "unknown variant", "10"),
+        *[("dan", "missing", "")] * 5, ("dan", "unknown question", "11"),
+    ]
+    assert details[1]["expected"] == v2[1]["value"]
 
 
 def test_grading_bad_files(tmp_path, capsys):
@@ -352,23 +364,29 @@ def test_grading_bad_files(tmp_path, capsys):
 
 
 def test_qti_for_canvas(tmp_path):
+    """One quiz: a group per question, holding that question of each variant, pick 1."""
     import zipfile
 
     assert main(["exercise", "esuli", "--count", "2", "--seed", "4", "--format", "qti", "--output", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.csv", "answers.json", "qti.zip"]
     rows = list(csv.DictReader((tmp_path / "answers.csv").open()))
-    for variant in ("V01-0004", "V02-0004"):
-        archive = zipfile.ZipFile(tmp_path / "qti" / f"{variant}.zip")
-        assert "imsmanifest.xml" in archive.namelist()
-        (quiz,) = [n for n in archive.namelist() if n.endswith(".xml") and "meta" not in n and "manifest" not in n]
-        root = ET.fromstring(archive.read(quiz))
-        ns = {"q": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}
-        items = root.findall(".//q:item", ns)
-        expected = [(float(r["value"]), float(r["tolerance"])) for r in rows if r["variant"] == variant]
-        assert len(items) == len(expected)
-        for item, (value, tolerance) in zip(items, expected):
+    archive = zipfile.ZipFile(tmp_path / "qti.zip")
+    assert "imsmanifest.xml" in archive.namelist()
+    (quiz,) = [n for n in archive.namelist() if n.endswith(".xml") and "meta" not in n and "manifest" not in n]
+    root = ET.fromstring(archive.read(quiz))
+    ns = {"q": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}
+    groups = root.findall("q:assessment/q:section/q:section", ns)
+    assert len(groups) == 5 and all(g.find(".//q:selection_number", ns).text == "1" for g in groups)
+    for position, group in enumerate(groups):
+        items = group.findall("q:item", ns)
+        assert len(items) == 2
+        for item, variant in zip(items, ("V01-0004", "V02-0004")):
+            row = [r for r in rows if r["variant"] == variant][position]
+            value, tolerance = float(row["value"]), float(row["tolerance"])
+            assert item.get("title") == f"Forward and backward pass in a neural network ({variant}), question {position + 1}"
             low = float(item.find(".//q:vargte", ns).text)
             high = float(item.find(".//q:varlte", ns).text)
-            assert low == pytest.approx(value - tolerance, abs=1e-4) and high == pytest.approx(value + tolerance, abs=1e-4)
+            assert low == pytest.approx(value - tolerance, abs=1e-12) and high == pytest.approx(value + tolerance, abs=1e-12)
 
 
 def test_qti_without_text2qti(tmp_path, monkeypatch, capsys):

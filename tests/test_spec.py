@@ -78,8 +78,8 @@ def test_the_issue_example_message(tmp_path):
         ("layers.0.weights", [[0.2, True, 0.9], [-0.5, -1.2, 0.3]], "layers[0].weights[0][1]: expected a number, got true"),
         ("layers.0.weights", [[0.2, float("inf"), 0.9], [-0.5, -1.2, 0.3]], "layers[0].weights[0][1]: expected a finite number, got inf"),
         ("data.0.x", [0.9, float("nan"), 0.5], "data[0].x[1]: expected a finite number, got nan"),
-        ("layers.0.activation", "relux", "layers[0].activation: unknown activation the text 'relux'; choose one of linear, relu, leaky_relu, sigmoid, tanh, softmax"),
-        ("loss", "mae", "loss: unknown loss the text 'mae'; choose one of half_sse, sse, mse, bce, cross_entropy"),
+        ("layers.0.activation", "relux", "layers[0].activation: unknown activation 'relux' (did you mean relu?); choose one of linear, relu, leaky_relu, sigmoid, tanh, softmax"),
+        ("loss", "mae", "loss: unknown loss 'mae' (did you mean mse?); choose one of half_sse, sse, mse, bce, cross_entropy"),
         ("layers.0.activation", "softmax", "layers[0].activation: softmax is only allowed on the output layer"),
         ("learning_rate", 0, "learning_rate: expected a number > 0, got 0"),
         ("learning_rate", -0.1, "learning_rate: expected a number > 0, got -0.1"),
@@ -91,16 +91,17 @@ def test_the_issue_example_message(tmp_path):
         ("inputs", None, "inputs: missing (expected the number of input features)"),
         ("layers.0.weights", None, "layers[0].weights: missing (expected 2 rows of 3 numbers)"),
         ("data.0.y", None, "data[0].y: missing (expected 1 target)"),
-        ("batch", "avg", "batch: unknown batch mode the text 'avg'; choose one of mean, sum"),
-        ("update", "online", "update: unknown update mode the text 'online'; choose one of batch, sample"),
+        ("batch", "avg", "batch: unknown batch mode 'avg'; choose one of mean, sum"),
+        ("update", "online", "update: unknown update mode 'online'; choose one of batch, sample"),
         ("layers.0.alpha", 0.1, "layers[0].alpha: alpha belongs to leaky_relu, not to relu"),
         ("layers.0.train_bias", "yes please", "layers[0].train_bias: expected true or false"),
     ],
 )
 def test_bad_field(tmp_path, path, value, expected):
     message = error_of(tmp_path, changed(path, value))
-    assert message.startswith("")
-    assert f"esuli.yaml: {expected}" in message
+    # The whole path of the file, then the field and what was expected (some messages go on
+    # with what was found).
+    assert message.startswith(f"{tmp_path / 'esuli.yaml'}: {expected}")
 
 
 def test_unknown_field_suggests_the_closest(tmp_path):

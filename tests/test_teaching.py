@@ -86,7 +86,7 @@ def test_notation_from_the_spec_with_overrides(tmp_path):
     with pytest.raises(derive.SpecError, match=r"notation\.loss: expected a LaTeX symbol"):
         derive.load_spec(spec)
     spec["notation"] = "greek"
-    with pytest.raises(derive.SpecError, match="notation.base: unknown notation the text 'greek'"):
+    with pytest.raises(derive.SpecError, match="notation.base: unknown notation 'greek'"):
         derive.load_spec(spec)
 
 
