@@ -20,6 +20,7 @@ import sympy as sp
 from .errors import NumericalError
 from .functions import OUTPUT, PRE_ACTIVATION, Activation, Loss
 from .network import Network, NetworkLayer
+from .quantities import quantity_of
 from .spec import Batch, Update
 
 
@@ -192,7 +193,7 @@ class Run:
 
 Keep = Callable[[float], float]
 
-_DIVERGES = "overflow (a value too large to compute: the run diverges?)"
+_DIVERGES = "the run diverges?"
 
 
 def exact(value: float) -> float:
@@ -245,6 +246,11 @@ class CompiledNetwork:
         trainable = set(network.trainable)
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.source = network.spec.source
+
+    def parameter_name(self, index: int) -> str:
+        """The answer key's name of parameter `index` (W1[0,1], b2[0])."""
+        found = quantity_of(self.parameters[index])
+        return found.key if found is not None else str(self.parameters[index])
 
     def with_keep(self, keep: Keep) -> CompiledNetwork:
         """The same compiled network computing with another rounding policy."""
@@ -303,17 +309,20 @@ class CompiledNetwork:
             ]
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
-    def combine(self, values: Sequence[float], when: str | None = None) -> float:
+    def combine(self, values: Sequence[float], when: str | None = None, what: str = "the samples' losses") -> float:
+        """The batch's mean or sum of `values` (named `what` in messages)."""
         try:
             total = math.fsum(values)
         except (OverflowError, ValueError):
             total = math.inf
         if not math.isfinite(total):
-            raise NumericalError(self.source, when, None, "overflow (losses or gradients too large to add: the run diverges?)")
+            raise NumericalError(self.source, when, None, f"overflow: {what} are too large to add ({_DIVERGES})")
         return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
-        return tuple(self.combine(column, when) for column in zip(*gradients))
+        return tuple(
+            self.combine(column, when, f"the samples' ∂E/∂{self.parameter_name(k)}") for k, column in enumerate(zip(*gradients))
+        )
 
     def step(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
         rate = self.network.spec.learning_rate
@@ -349,8 +358,10 @@ class CompiledNetwork:
                     after = self.step(parameters, gradient)
                 except OverflowError:
                     after = (math.inf,)
-                if not all(math.isfinite(v) for v in after):
-                    raise NumericalError(self.source, when, None, "the update overflowed (a parameter is not finite)")
+                broken = next((k for k, v in enumerate(after) if not math.isfinite(v)), None)
+                if broken is not None:
+                    name = self.parameter_name(broken) if len(after) == len(parameters) else "a parameter"
+                    raise NumericalError(self.source, when, None, f"overflow in the update of {name} ({_DIVERGES})")
                 loss = self.combine([f.loss for f in forwards], when)
                 updates.append(ParameterUpdate(step, batch, forwards, loss, gradient, parameters, after))
                 parameters = after
@@ -358,16 +369,18 @@ class CompiledNetwork:
         return updates, final
 
     def _guarded(self, step: str, sample: int, compute, *args):
-        """Runs one sample's forward or backward pass, turning math failures into a NumericalError."""
+        """Runs one sample's forward or backward pass, turning math failures into a
+        NumericalError that names the pass (or the value) that failed."""
+        phase = "the forward pass" if compute == self.forward else "the backward pass"
         try:
             result = compute(*args)
         except ZeroDivisionError:
-            raise NumericalError(self.source, step, sample + 1, "division by zero (a prediction of exactly 0 or 1?)") from None
+            raise NumericalError(self.source, step, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)") from None
         except OverflowError:
-            raise NumericalError(self.source, step, sample + 1, _DIVERGES) from None
+            raise NumericalError(self.source, step, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
         except ValueError as error:
             if "domain" not in str(error):  # inf − inf: values grew without bound
-                raise NumericalError(self.source, step, sample + 1, _DIVERGES) from None
+                raise NumericalError(self.source, step, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
             digits = getattr(self.keep, "digits", None)
             if digits is not None:
                 raise NumericalError(
@@ -377,9 +390,11 @@ class CompiledNetwork:
                 ) from None
             raise NumericalError(self.source, step, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
         if isinstance(result, Forward):
-            values = [result.loss] + [v for layer in result.out for v in layer]
+            named = [(f"a{layer + 1}[{unit}]", v) for layer, values in enumerate(result.out) for unit, v in enumerate(values)]
+            named.append(("the loss", result.loss))
         else:
-            values = list(result.gradient)
-        if not all(math.isfinite(v) for v in values):
-            raise NumericalError(self.source, step, sample + 1, "a value is not finite (overflow)")
+            named = [(f"∂E/∂{self.parameter_name(k)}", v) for k, v in enumerate(result.gradient)]
+        for name, value in named:
+            if not math.isfinite(value):
+                raise NumericalError(self.source, step, sample + 1, f"overflow: {name} is too large to compute ({_DIVERGES})")
         return result

@@ -8,6 +8,7 @@ import copy
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -312,7 +313,8 @@ def test_a_diverging_half_sse_run_says_overflow_not_log0():
     with pytest.raises(NumericalError) as error:
         solve(load_spec(spec))
     message = str(error.value)
-    assert "log(0)" not in message and "overflow" in message
+    assert "log(0)" not in message
+    assert re.search(r"step \d+, sample 1: overflow( in the (forward|backward) pass| in the update of [Wb]1\S*|: \S+ is too large)", message), message
     assert error.value.when is not None and error.value.when.startswith("step ")
 
 
@@ -331,7 +333,7 @@ def test_a_failure_after_the_last_update_names_that_pass(monkeypatch):
         return real(self, parameters, x, y)
 
     monkeypatch.setattr(numeric.CompiledNetwork, "forward", failing_after_training)
-    with pytest.raises(NumericalError, match=r"the forward pass after the last update \(step 2\), sample 1: overflow"):
+    with pytest.raises(NumericalError, match=r"the forward pass after the last update \(step 2\), sample 1: overflow in the forward pass"):
         solve(spec, rounding="exact")
 
 
@@ -469,3 +471,48 @@ def test_the_template_cache_lives_in_the_users_cache_folder(tmp_path):
     assert result.returncode == 0
     folder = cache / "derive" / "templates"
     assert any(folder.iterdir()) and (folder.stat().st_mode & 0o777) == 0o700
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def test_a_spec_named_dots_writes_inside_outputs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    Path("...yaml").write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    code, out, err = cli(capsys, "solve", "...yaml", "--format", "md")
+    assert code == 0, err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "work/...yaml", "work/outputs/solution/solution.md", "work/outputs/solution/solution.network.svg",
+    ]
+
+
+def test_a_hostile_file_name_cannot_inject_markdown_or_html(tmp_path, capsys):
+    path = tmp_path / 'x"><img src=x onerror=alert(1)>.yaml'
+    path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    code, out, err = cli(capsys, "solve", str(path), "--format", "md", "--output", str(tmp_path / "o"))
+    assert code == 0, err
+    (markdown,) = (tmp_path / "o").glob("*.md")
+    text = markdown.read_text(encoding="utf-8")
+    assert "<img" not in text and re.fullmatch(r"[A-Za-z0-9._-]+", markdown.name)
+    assert f"]({markdown.stem}.network.svg)" in text
+
+
+def test_an_earlier_loss_picture_is_not_left_stale(tmp_path, capsys):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(spec_with(steps=3, loss="half_sse")), encoding="utf-8")
+    assert cli(capsys, "solve", str(path), "--format", "md", "--output", str(tmp_path / "o"))[0] == 0
+    assert (tmp_path / "o" / "net.loss.svg").exists()
+    path.write_text(json.dumps(spec_with(steps=1, loss="half_sse")), encoding="utf-8")
+    assert cli(capsys, "solve", str(path), "--format", "md", "--output", str(tmp_path / "o"))[0] == 0
+    assert not (tmp_path / "o" / "net.loss.svg").exists()
+    assert "net.loss.svg" not in (tmp_path / "o" / "net.md").read_text(encoding="utf-8")
+
+
+def test_no_progress_bar_remnants_when_stderr_is_not_a_terminal(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "exercise", "esuli", "--count", "3", "--format", "json", "--output", str(tmp_path / "o")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0 and result.stderr == ""
