@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-from decimal import ROUND_HALF_UP, Decimal
 import re
 import statistics
 from collections import Counter
@@ -25,7 +24,7 @@ from .errors import DeriveError, UsageError
 from .limits import DEFAULT_LIMITS, MAX_NUMBER, Limits
 from .network import Network
 from .numeric import Run, carried
-from .printing import DEFAULT_DIGITS
+from .printing import DEFAULT_DIGITS, half_up
 from .quantities import Kind, partial, quantity_of, updated
 from .solution import Solution
 from .spec import Rounding, Spec, load_spec
@@ -238,7 +237,7 @@ def _round_up(value: float, decimals: int) -> float:
 
 def _round(value: float, digits: int) -> float:
     """Half away from zero, as the documents round."""
-    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)) + 0.0
+    return float(half_up(value, digits)) + 0.0
 
 
 def answers_of(

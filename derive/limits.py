@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from .errors import SpecError, UsageError
 
 # Fixed: what a spec file may look like.
-MAX_FILE_BYTES = 1_000_000  # a spec file, a key or a responses file
+MAX_FILE_BYTES = 1_000_000  # a spec file (grading has its own caps on rows and lines)
 MAX_DEPTH = 20  # nesting of lists and mappings in a spec file (a spec needs 4)
 MAX_NUMBER = 1e6  # magnitude of any number in a spec
 MAX_NUMBER_CHARACTERS = 100  # a number written with more characters is refused unread

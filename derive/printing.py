@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
 import sympy as sp
@@ -42,6 +43,12 @@ def _short_decimal(value: float) -> str | None:
     return whole + ("." + decimals if decimals else "")
 
 
+def half_up(value: float, digits: int) -> Decimal:
+    """`value` to `digits` decimals, half away from zero, as the documents round: a tie
+    is judged on the number's shortest decimal form (0.0625 → 0.063)."""
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
 def _rounded(value: float, digits: int, exact: bool = False) -> tuple[str, int | None]:
     """`digits` decimals with trailing zeros dropped, or, for a non-zero value that would
     round to 0 (or a huge one), a mantissa and a power of ten. With `exact`, a number with
@@ -51,12 +58,12 @@ def _rounded(value: float, digits: int, exact: bool = False) -> tuple[str, int |
     short = _short_decimal(value) if exact else None
     if short is not None and abs(value) < LARGEST_PLAIN:
         return ("0" if short in ("-0", "") else short), None
-    if round(value, digits) == 0 or abs(value) >= LARGEST_PLAIN:
+    if abs(value) >= LARGEST_PLAIN or half_up(value, digits) == 0:
         mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
         if "." in mantissa:
             mantissa = mantissa.rstrip("0").rstrip(".")
         return mantissa, int(exponent)
-    text = f"{value:.{digits}f}"
+    text = f"{half_up(value, digits):f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return ("0" if text in ("-0", "") else text), None

@@ -4,6 +4,14 @@ Nothing here imports derive's numerics: the network is re-implemented from the
 spec dict, once in mpmath at 50 significant digits (forward pass, loss, central
 finite differences) and once as one fully composed SymPy expression differentiated
 with `sympy.diff`.
+
+The numbers of a spec are read as the decimals they are written as (0.3 is 3/10, not
+the double nearest to it), so that a weighted sum that cancels in decimals (0.3 · 3 −
+0.2 · 4 − 0.1) is 0 here, as it is for derive and for a student. At a ReLU's or leaky
+ReLU's kink (z = 0) the documented convention holds: the derivative from the left (0 for
+the ReLU, alpha for the leaky ReLU). The finite differences take it by differentiating a
+unit at its kink along its left piece; the composed SymPy expression by putting z = 0 in
+the left piece of its Piecewise.
 """
 
 from __future__ import annotations
@@ -13,6 +21,17 @@ import sympy as sp
 
 mpmath.mp.dps = 50
 STEP = mpmath.mpf("1e-20")
+# |z| below this is z = 0 (decimals read at 50 digits leave ~1e-50 where they cancel); from
+# this up to AMBIGUOUS a central difference would straddle the kink, and derive's doubles
+# could not tell the sign: no test network should put a unit there.
+KINK = mpmath.mpf("1e-30")
+AMBIGUOUS = mpmath.mpf("1e-15")
+KINKED = ("relu", "leaky_relu")
+
+
+def decimal(value) -> mpmath.mpf:
+    """A spec's number as the decimal it is written as, at 50 digits."""
+    return value if isinstance(value, mpmath.mpf) else mpmath.mpf(repr(value))
 
 
 def parameters(spec: dict) -> list[tuple[str, float]]:
@@ -40,13 +59,14 @@ def trainable(spec: dict) -> list[str]:
     return keys
 
 
-def _activate(name: str, zs: list, alpha, lib):
+def _activate(name: str, zs: list, alpha, lib, left: frozenset = frozenset()):
+    """The activations of a layer; the units in `left` take their left piece (0, alpha·z)."""
     if name == "linear":
         return list(zs)
     if name == "relu":
-        return [z if z > 0 else lib.mpf(0) if lib is mpmath else 0 for z in zs]
+        return [z if z > 0 and i not in left else lib.mpf(0) if lib is mpmath else 0 for i, z in enumerate(zs)]
     if name == "leaky_relu":
-        return [z if z > 0 else alpha * z for z in zs]
+        return [z if z > 0 and i not in left else alpha * z for i, z in enumerate(zs)]
     if name == "sigmoid":
         return [1 / (1 + lib.exp(-z)) for z in zs]
     if name == "tanh":
@@ -87,14 +107,16 @@ def _pre_activations(number: int, layer: dict, values: dict, inputs: list) -> li
     return zs
 
 
-def forward(spec: dict, values: dict, x: list, lib=mpmath):
-    """Pre-activations and activations per layer of one sample, keyed as in the JSON."""
+def forward(spec: dict, values: dict, x: list, lib=mpmath, left: frozenset = frozenset()):
+    """Pre-activations and activations per layer of one sample, keyed as in the JSON; the
+    units named in `left` ("z1[0]") take their left piece."""
     record = {}
-    inputs = [lib.mpf(v) if lib is mpmath else v for v in x]
+    inputs = [decimal(v) if lib is mpmath else v for v in x]
     for l, layer in enumerate(spec["layers"], start=1):
         zs = _pre_activations(l, layer, values, inputs)
         alpha = layer.get("alpha", 0.01)
-        outputs = _activate(layer["activation"], zs, lib.mpf(alpha) if lib is mpmath else alpha, lib)
+        pieces = frozenset(i for i in range(len(zs)) if f"z{l}[{i}]" in left)
+        outputs = _activate(layer["activation"], zs, decimal(alpha) if lib is mpmath else alpha, lib, pieces)
         for i, (z, a) in enumerate(zip(zs, outputs)):
             record[f"z{l}[{i}]"] = z
             record[f"a{l}[{i}]"] = a
@@ -102,24 +124,41 @@ def forward(spec: dict, values: dict, x: list, lib=mpmath):
     return record, inputs
 
 
-def batch_loss(spec: dict, values: dict, samples: list[dict], lib=mpmath):
+def kinks(spec: dict, record: dict) -> frozenset:
+    """The units of one sample's forward record ("z1[0]") that sit at their kink."""
+    at = set()
+    for l, layer in enumerate(spec["layers"], start=1):
+        if layer["activation"] not in KINKED:
+            continue
+        for i in range(layer["units"]):
+            z = abs(record[f"z{l}[{i}]"])
+            assert not KINK <= z < AMBIGUOUS, f"z{l}[{i}] = {record[f'z{l}[{i}]']}: too near the kink to tell its side"
+            if z < KINK:
+                at.add(f"z{l}[{i}]")
+    return frozenset(at)
+
+
+def batch_loss(spec: dict, values: dict, samples: list[dict], lib=mpmath, left: list | None = None):
+    """The batch's loss; `left`, one set per sample, names the units that take their left piece."""
     losses = []
-    for sample in samples:
-        _, predictions = forward(spec, values, sample["x"], lib)
-        targets = [lib.mpf(t) if lib is mpmath else t for t in sample["y"]]
+    for n, sample in enumerate(samples):
+        _, predictions = forward(spec, values, sample["x"], lib, left[n] if left else frozenset())
+        targets = [decimal(t) if lib is mpmath else t for t in sample["y"]]
         losses.append(_sample_loss(spec["loss"], predictions, targets, lib))
     total = sum(losses)
     return total / len(losses) if spec.get("batch", "mean") == "mean" else total
 
 
 def finite_difference_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
-    """Central differences of the batch loss in 50-digit arithmetic."""
+    """Central differences of the batch loss in 50-digit arithmetic; a unit at its kink at
+    `values` is differentiated along its left piece (the documented derivative from the left)."""
+    left = [kinks(spec, forward(spec, values, sample["x"])[0]) for sample in samples]
     gradient = {}
     for key in trainable(spec):
         up, down = dict(values), dict(values)
         up[key] += STEP
         down[key] -= STEP
-        gradient[key] = (batch_loss(spec, up, samples) - batch_loss(spec, down, samples)) / (2 * STEP)
+        gradient[key] = (batch_loss(spec, up, samples, left=left) - batch_loss(spec, down, samples, left=left)) / (2 * STEP)
     return gradient
 
 
@@ -128,24 +167,30 @@ def sympy_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
 
     For each parameter the loss is composed with that parameter as a symbol and the
     others as 30-digit numbers (the same function along that coordinate, and a much
-    smaller expression), differentiated, then evaluated at the parameter's value."""
+    smaller expression), differentiated, then evaluated at the parameter's value. A ReLU
+    is Piecewise((z, z > 1e-20), (0, True)): at z = 0 its derivative is the left piece's."""
 
     class Lib:
         exp = staticmethod(sp.exp)
         log = staticmethod(sp.log)
         tanh = staticmethod(sp.tanh)
 
+    def number(value) -> sp.Float:
+        return sp.Float(str(decimal(value)), 30)
+
+    kink = sp.Float("1e-20", 30)  # 30-digit decimals leave ~1e-30 where they cancel
+
     def composed_forward(point: dict, x: list):
-        inputs = [sp.Float(v, 30) for v in x]
+        inputs = [number(v) for v in x]
         for l, layer in enumerate(spec["layers"], start=1):
             zs = _pre_activations(l, layer, point, inputs)
             name = layer["activation"]
             # A composed ReLU must be differentiable almost everywhere: a Piecewise.
             if name == "relu":
-                inputs = [sp.Piecewise((z, z > 0), (0, True)) for z in zs]
+                inputs = [sp.Piecewise((z, z > kink), (0, True)) for z in zs]
             elif name == "leaky_relu":
-                alpha = sp.Float(layer.get("alpha", 0.01), 30)
-                inputs = [sp.Piecewise((z, z > 0), (alpha * z, True)) for z in zs]
+                alpha = number(layer.get("alpha", 0.01))
+                inputs = [sp.Piecewise((z, z > kink), (alpha * z, True)) for z in zs]
             else:
                 inputs = _activate(name, zs, None, Lib)
         return inputs
@@ -153,25 +198,26 @@ def sympy_gradient(spec: dict, values: dict, samples: list[dict]) -> dict:
     gradient = {}
     for key in trainable(spec):
         theta = sp.Symbol("theta")
-        point = {k: sp.Float(v, 30) for k, v in values.items()}
+        point = {k: number(v) for k, v in values.items()}
         point[key] = theta
         losses = []
         for sample in samples:
             predictions = composed_forward(point, sample["x"])
-            losses.append(_sample_loss(spec["loss"], predictions, [sp.Float(t, 30) for t in sample["y"]], Lib))
+            losses.append(_sample_loss(spec["loss"], predictions, [number(t) for t in sample["y"]], Lib))
         total = sp.Add(*losses)
         loss = total / len(losses) if spec.get("batch", "mean") == "mean" else total
-        gradient[key] = sp.diff(loss, theta).subs(theta, sp.Float(values[key], 30)).evalf(30)
+        gradient[key] = sp.diff(loss, theta).subs(theta, number(values[key])).evalf(30)
     return gradient
 
 
-def train(spec: dict) -> list[dict]:
+def train(spec: dict) -> tuple[list[dict], dict]:
     """Gradient descent as the spec asks, in 50-digit arithmetic with finite-difference
-    gradients: per update the samples used, loss, gradients and parameters after."""
-    values = {key: mpmath.mpf(v) for key, v in parameters(spec)}
+    gradients: per update the samples used, loss, gradients and parameters after; and the
+    parameters after the last update."""
+    values = {key: decimal(v) for key, v in parameters(spec)}
     data = spec["data"]
     batches = [list(range(len(data)))] if spec.get("update", "batch") == "batch" else [[n] for n in range(len(data))]
-    rate = mpmath.mpf(spec["learning_rate"])
+    rate = decimal(spec["learning_rate"])
     updates = []
     for _ in range(spec.get("steps", 1)):
         for batch in batches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,7 +32,8 @@ def test_help_lists_the_commands(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "solve" in out and "examples" in out
+    listed = re.findall(r"^    (\w+)\s+\S", out, re.M)
+    assert listed == ["solve", "examples", "exercise", "grade"]
 
 
 def test_no_command_prints_help_and_fails(capsys):
@@ -43,7 +45,9 @@ def test_examples_one_line_each(capsys):
     code, out, _ = run(capsys, "examples")
     assert code == 0
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == list(derive.examples())
+    shipped = sorted(p.stem for p in example_path("esuli").parent.glob("*.yaml"))
+    assert sorted(line.split()[0] for line in lines) == shipped and len(lines) == 3
+    assert all(len(line.split(None, 1)) == 2 for line in lines)  # a name and its description
 
 
 def test_solve_default_output_directory(capsys, tmp_path, monkeypatch):

@@ -28,10 +28,6 @@ from derive.exercise import (
 )
 
 
-def run(tmp_path: Path, *argv: str) -> int:
-    return main(["exercise", *argv])
-
-
 def tree(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
@@ -147,12 +143,11 @@ def test_moodle_xml_matches_the_answers(made):
 def test_stress_reports_each_rule():
     report = stress("esuli", 3, 150)
     assert report.draws == 150 and 0 < report.accepted < 150
-    assert sum(report.rejected.values()) >= 150 - report.accepted
     assert report.rejected[Rejection.DEAD_LAYER] > 0 and report.rejected[Rejection.FEW_DIGITS] > 0
     assert {"a2[0]", "loss"} <= {s.question for s in report.spreads}
     assert any(s.question.startswith("grad:W1[") for s in report.spreads)
-    for spread in report.spreads:
-        assert spread.low <= spread.median <= spread.high
+    for spread in report.spreads:  # drawn anew: every asked value varies over the variants
+        assert spread.low < spread.high, spread
     # Few numbers to draw from: duplicates are found and counted.
     tiny = stress("elbasheer", 1, 80, low=0, high=1, decimals=0, ask="a1[0]")
     assert tiny.rejected[Rejection.DUPLICATE] > 0
@@ -266,9 +261,7 @@ def test_tolerance_accepts_a_student_carrying_rounded_values():
         student = _student(variant.spec)
         for question in variant.questions:
             answer = variant.answers[question.id]
-            assert answer.tolerance >= 0.5 * 10**-variant.digits
             assert abs(student[question.id] - answer.value) <= answer.tolerance, (variant.id, question.id)
-            assert abs(answer.exact - answer.value) <= answer.tolerance
 
 
 def test_ask_groups_and_ids():
@@ -299,8 +292,9 @@ def test_shape_command(tmp_path, capsys):
 def test_bad_exercise_arguments(capsys):
     assert main(["exercise"]) == 2
     assert "give a SPEC or --shape" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         main(["exercise", "esuli", "--seed", "70000"])
+    assert exit_info.value.code == 2 and "--seed" in capsys.readouterr().err
 
 
 # -- grading ------------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@ terms of the outputs are checked against them."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import sympy as sp
 
@@ -36,7 +39,18 @@ def test_relu_derivative_at_zero_is_zero_side(name):
 
 
 def test_every_activation_is_known():
-    assert ACTIVATION_NAMES == ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+    """The names the README's spec reference lists, each an activation of that name whose
+    values are those of its definition."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = re.search(r"activation: relu +# ([a-z_ |]+?) \(output layer only\)", readme).group(1).split(" | ")
+    assert tuple(listed) == ACTIVATION_NAMES
+    z = PRE_ACTIVATION
+    expected_at_minus_two = {"linear": -2, "relu": 0, "leaky_relu": -0.02, "sigmoid": 1 / (1 + sp.E**2), "tanh": sp.tanh(-2)}
+    for name in ACTIVATION_NAMES:
+        act = activation(name)
+        assert act.name == name
+        if name in expected_at_minus_two:
+            assert sp.N(act.definition.subs(z, -2) - expected_at_minus_two[name], 30) == pytest.approx(0, abs=1e-25), name
 
 
 def test_loss_derivatives_from_diff():

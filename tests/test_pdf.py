@@ -164,4 +164,6 @@ def test_pdf_to_a_named_file(tmp_path):
     target = tmp_path / "handout.pdf"
     assert main(["solve", "elbasheer", "--format", "pdf", "--output", str(target)]) == 0
     assert target.read_bytes().startswith(b"%PDF")
-    assert tool("pdftotext")
+    # the elbasheer neuron by hand: z = 2 · 9 + 3 = 21, E = (1 − 21)² = 400, ∂E/∂w = 2 (21 − 1) · 9 = 360
+    text = pdf_text(target)
+    assert "Backpropagation" in text and {"21", "400", "360", "-1.6", "-11.8"} <= numbers_in(target)
