@@ -123,8 +123,8 @@ MUTANTS = (
         (CONVENTIONS,),
     ),
     Mutant(
-        "answer_key_half_even", "the key's answers (exact mode) rounded half to even",
-        "derive/exercise.py", "rounding=ROUND_HALF_UP)", 'rounding="ROUND_HALF_EVEN")',
+        "displayed_half_even", "shown numbers and the key's answers (exact mode) rounded half to even",
+        "derive/printing.py", "rounding=ROUND_HALF_UP)", 'rounding="ROUND_HALF_EVEN")',
         (CONVENTIONS, ANSWER_KEY),
     ),
     Mutant(
