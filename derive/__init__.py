@@ -13,11 +13,12 @@ solution) are attached here.
 """
 
 from .derivation import solve
-from .errors import DeriveError, NumericalError, SpecError
+from .errors import DeriveError, NumericalError, OutputError, SpecError, UsageError
 from .examples import DESCRIPTIONS as _EXAMPLES
 
 # After the submodule: `derive.exercise` is the function, not the module of that name.
 from .exercise import Exercise, exercise, exercise_from_shape
+from .limits import DEFAULT_LIMITS, Limits
 from .render import check_view, compile_latex_sources, render
 from .sheets import views as _exercise_views
 from .solution import Solution
@@ -58,7 +59,11 @@ Exercise._repr_markdown_ = lambda self: _worked_solution(self, "md")
 
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DeriveError",
+    "Limits",
+    "OutputError",
+    "UsageError",
     "Exercise",
     "exercise",
     "exercise_from_shape",

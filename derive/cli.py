@@ -350,14 +350,17 @@ def _examples(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"solve": _solve, "exercise": _exercise, "grade": _grade, "examples": _examples}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
+        print(f"derive: choose a command: {', '.join(COMMANDS)} (see derive --help)", file=sys.stderr)
         return 2
     try:
-        return {"solve": _solve, "examples": _examples, "exercise": _exercise, "grade": _grade}[args.command](args)
+        return COMMANDS[args.command](args)
     except DeriveError as error:
         print(one_line(error), file=sys.stderr)
         return error.exit_code
@@ -370,6 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader of standard output went away (derive … | head): nothing to report.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        # The file system refused a path (too long a name, a loop of links, no permission).
+        where = f"{plain(error.filename)[:80]}: " if error.filename else ""
+        print(f"derive: {where}{plain(error.strerror or error)}", file=sys.stderr)
         return 1
     except (MemoryError, RecursionError) as error:
         print(f"derive: out of resources ({type(error).__name__}); try a smaller spec or lower --limit values", file=sys.stderr)

@@ -122,6 +122,9 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
     """(line, row) of a CSV file with a header naming at least `required`, at most MAX_ROWS
     rows; a row's line is where it starts (a quoted cell may hold line breaks)."""
     source = str(path)
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe?)"
+        raise SpecError(source, None, f"is {what}, expected a CSV file")
     try:
         with path.open(newline="", encoding="utf-8-sig") as stream:
             reader = csv.reader(_lines(stream, source))
@@ -293,7 +296,10 @@ def _check_target(target: Path, inputs: Sequence[Path], force: bool) -> bool:
         try:
             same = os.path.samefile(target, source)
         except OSError:
-            same = target.resolve() == source.resolve()
+            try:
+                same = target.resolve() == source.resolve()
+            except (OSError, RuntimeError):  # a loop of symbolic links: not an input, refused below
+                same = False
         if same:
             raise UsageError(f"{target}: is the input {source}; give another --output")
     try:

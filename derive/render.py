@@ -304,10 +304,9 @@ def check_view(notation: str | None, detail: str, solution: Solution | None = No
 
 
 def _format(name: str) -> Format:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UsageError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}") from None
+    if not isinstance(name, str) or name not in FORMATS:
+        raise UsageError(f"unknown format {quoted(name)}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[name]
 
 
 def render_files(

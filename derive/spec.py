@@ -160,6 +160,14 @@ def load_spec(
     Everything is checked against `limits` before any work starts."""
     if isinstance(source, Spec):
         return source
+    if not isinstance(limits, Limits):
+        raise SpecError(str(name or "spec"), None, f"limits: expected derive.Limits, got {type(limits).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise SpecError("spec", None, f"name: expected text, got {type(name).__name__}")
+    if not isinstance(source, (str, Path, Mapping)):
+        raise SpecError(
+            "spec", None, f"expected a file name, a built-in example name or a mapping of spec fields, got {type(source).__name__}"
+        )
     if isinstance(source, Mapping):
         return _validate(source, source=name or "spec", name=name or "spec", limits=limits)
     label = plain(source)[:200] or "spec"

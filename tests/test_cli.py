@@ -36,9 +36,10 @@ def test_help_lists_the_commands(capsys):
     assert listed == ["solve", "examples", "exercise", "grade"]
 
 
-def test_no_command_prints_help_and_fails(capsys):
-    code, out, _ = run(capsys)
-    assert code == 2 and "usage: derive" in out
+def test_no_command_fails_in_one_line(capsys):
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert err == "derive: choose a command: solve, exercise, grade, examples (see derive --help)\n"
 
 
 def test_examples_one_line_each(capsys):

@@ -434,7 +434,10 @@ def test_unreadable_inputs(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("student,variant,question,value\nZo\xeb,V1,loss,1\n".encode("latin-1"))
     assert spec_error(lambda: grade(answers, latin)) == f"{latin}: not UTF-8 text; save it as CSV in UTF-8"
-    assert spec_error(lambda: grade(answers, tmp_path)) == f"{tmp_path}: cannot read it: Is a directory"
+    assert spec_error(lambda: grade(answers, tmp_path)) == f"{tmp_path}: is a folder, expected a CSV file"
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # nobody writes to it: reading would wait for ever
+    assert spec_error(lambda: grade(fifo, answers)) == f"{fifo}: is not a regular file (a device or a pipe?), expected a CSV file"
     missing = tmp_path / "none.csv"
     assert spec_error(lambda: grade(answers, missing)) == f"{missing}: no such file"
     empty = tmp_path / "empty.csv"
