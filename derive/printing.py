@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Mapping
 
 import sympy as sp
@@ -43,10 +43,13 @@ def _short_decimal(value: float) -> str | None:
     return whole + ("." + decimals if decimals else "")
 
 
+_WIDE = Context(prec=400)  # holds any double to any number of shown decimals
+
+
 def half_up(value: float, digits: int) -> Decimal:
     """`value` to `digits` decimals, half away from zero, as the documents round: a tie
     is judged on the number's shortest decimal form (0.0625 → 0.063)."""
-    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def _rounded(value: float, digits: int, exact: bool = False) -> tuple[str, int | None]:

@@ -516,3 +516,14 @@ def test_no_progress_bar_remnants_when_stderr_is_not_a_terminal(tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_rounding_holds_any_double():
+    """Decimal's default context (28 digits) cannot quantize 1e25 to 3 decimals; ours can."""
+    from decimal import Decimal
+
+    from derive.printing import format_number, half_up
+
+    assert half_up(1e25, 3) == Decimal("10000000000000000905969664.000")
+    assert half_up(-1.7976931348623157e308, 12) < 0
+    assert format_number(1e25, 3) == r"1 \times 10^{25}"
