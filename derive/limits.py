@@ -29,9 +29,13 @@ class Limits:
     layers: int = 10
     parameters: int = 5_000  # weights and biases of the network
     samples: int = 1_000
-    steps: int = 10_000
+    steps: int = 10_000  # updates: steps, times the samples when each sample makes an update
     shown: int = 50_000  # parameters × samples: the values a worked solution writes out
     work: int = 20_000_000  # parameters × samples × steps: the arithmetic of a run
+    # Values a run keeps and the JSON key lists: per update the parameters before and after
+    # and each of its samples' forward pass. A million is about 1 GB of memory while solving
+    # and 60 MB of JSON.
+    kept: int = 1_000_000
     variants: int = 1_000  # exercise variants in one set (--count, the number in --variant)
 
     def check(self, name: str, value: int, source: str, field: str | None, what: str) -> None:

@@ -448,6 +448,15 @@ def _validate(raw: Any, *, source: str, name: str, limits: Limits = DEFAULT_LIMI
     limits.check("samples", len(raw_data), source, "data", "the number of samples")
     limits.check("shown", parameters * len(raw_data), source, "data", "parameters × samples")
     limits.check("work", parameters * len(raw_data) * steps, source, "steps", "parameters × samples × steps")
+    per_update = len(raw_data) if update is Update.BATCH else 1
+    updates = steps * (len(raw_data) // per_update)
+    if update is Update.SAMPLE:
+        limits.check("steps", updates, source, "steps", "the number of updates (steps × samples, one update per sample)")
+    units = sum(layer.units for layer in layers)
+    limits.check(
+        "kept", updates * (2 * parameters + per_update * (3 * units + 1)), source, "steps",
+        "the number of values the run keeps (per update the parameters before and after and each sample's forward pass)",
+    )
     outputs = layers[-1].units
     data = []
     for index, raw_sample in enumerate(raw_data):

@@ -527,3 +527,21 @@ def test_rounding_holds_any_double():
     assert half_up(1e25, 3) == Decimal("1e25")  # its shortest decimal form, 1e+25
     assert half_up(-1.7976931348623157e308, 12) < 0
     assert format_number(1e25, 3) == r"1 \times 10^{25}"
+
+
+def test_updates_count_each_sample_when_each_sample_makes_one(tmp_path, capsys):
+    """2 × 209 × 10,000 = 2,090,000 updates of a tiny network would keep gigabytes."""
+    spec = spec_with(steps=10_000, update="sample", loss="half_sse", data=[{"x": [0.1, 0.2], "y": [0.5]}] * 209)
+    spec["layers"] = [{"units": 1, "activation": "tanh", "weights": [[0.1, 0.2]], "bias": 0.0},
+                      {"units": 1, "activation": "sigmoid", "weights": [[0.3]], "bias": 0.0}]
+    refused(capsys, write(tmp_path, "s.json", json.dumps(spec)),
+            "the number of updates (steps × samples, one update per sample) is 2,090,000", "--limit steps=N")
+
+
+def test_the_values_a_run_keeps_are_bounded(tmp_path, capsys):
+    """10,000 steps of a 2-32-2 network: 4.3 million values kept, 2.4 GB while solving."""
+    spec = spec_with(steps=10_000, loss="half_sse", data=[{"x": [0.1, 0.2], "y": [0.5, 0.2]}])
+    spec["layers"] = [{"units": 32, "activation": "sigmoid", "weights": [[0.1, -0.2]] * 32, "bias": [0.1] * 32},
+                      {"units": 2, "activation": "sigmoid", "weights": [[0.3] * 32, [-0.3] * 32], "bias": [0.0, 0.1]}]
+    refused(capsys, write(tmp_path, "k.json", json.dumps(spec)),
+            "steps: the number of values the run keeps", "is 4,270,000, above the limit of 1,000,000", "--limit kept=N")
