@@ -234,6 +234,8 @@ def _solve(args: argparse.Namespace) -> int:
         jobs.append((solution, args.format, options))
         destinations.append((directory, stem, main_name))
     results, errors = render_files(jobs)
+    if errors:
+        return _failed(errors)
     if destinations[0][0] is None:
         (files,) = results
         main = files.get(f"{destinations[0][1]}.{FORMATS[args.format[0]].extension}")
@@ -255,9 +257,15 @@ def _solve(args: argparse.Namespace) -> int:
         for path in stale:
             if path.is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
-    for error in errors:
-        print(one_line(error), file=sys.stderr)
-    return max((error.exit_code for error in errors), default=0)
+    return 0
+
+
+def _failed(errors: Sequence[DeriveError]) -> int:
+    """All or nothing: when a document could not be made (a PDF), nothing is written; the
+    first error is reported in one line, with how many others there were."""
+    others = f" (and {len(errors) - 1} more document{'s' if len(errors) > 2 else ''} failed)" if len(errors) > 1 else ""
+    print(one_line(f"{errors[0]}{others}"), file=sys.stderr)
+    return max(error.exit_code for error in errors)
 
 
 @contextmanager
@@ -311,12 +319,12 @@ def _exercise(args: argparse.Namespace) -> int:
     files = exercise_files(exercises, args.format, args.digits, notation=args.notation, qti_layout=args.qti_layout)
     results = [files]
     errors = compile_latex_sources(results)
+    if errors:
+        return _failed(errors)
     directory = Path(args.output) if args.output else Path("exercises") / safe_stem(name)
     for path in write_all([(Path(relative), content) for relative, content in results[0].items()], root=directory):
         print(path)
-    for error in errors:
-        print(one_line(error), file=sys.stderr)
-    return max((error.exit_code for error in errors), default=0)
+    return 0
 
 
 def _stress_table(report) -> str:
