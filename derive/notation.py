@@ -85,10 +85,6 @@ def _outside_braces(text: str) -> str:
     return text
 
 
-def safe_symbol(text: str) -> bool:
-    return symbol_problem(text) is None
-
-
 def notation_problem(base: str, units: Sequence[int]) -> str | None:
     """Why a notation cannot write a network with these units per layer, or None."""
     if base == "single" and list(units) != [1]:

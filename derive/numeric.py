@@ -368,27 +368,27 @@ class CompiledNetwork:
         final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {len(updates)})")
         return updates, final
 
-    def _guarded(self, step: str, sample: int, compute, *args):
+    def _guarded(self, when: str, sample: int, compute, *args):
         """Runs one sample's forward or backward pass, turning math failures into a
         NumericalError that names the pass (or the value) that failed."""
         phase = "the forward pass" if compute == self.forward else "the backward pass"
         try:
             result = compute(*args)
         except ZeroDivisionError:
-            raise NumericalError(self.source, step, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)") from None
+            raise NumericalError(self.source, when, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)") from None
         except OverflowError:
-            raise NumericalError(self.source, step, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
+            raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
         except ValueError as error:
             if "domain" not in str(error):  # inf − inf: values grew without bound
-                raise NumericalError(self.source, step, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
+                raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
             digits = getattr(self.keep, "digits", None)
             if digits is not None:
                 raise NumericalError(
-                    self.source, step, sample + 1,
+                    self.source, when, sample + 1,
                     f"a prediction rounds to 0 or 1 at {digits} decimals, and the loss takes its log; "
                     "show more digits (--digits) or compute exactly (--rounding exact)",
                 ) from None
-            raise NumericalError(self.source, step, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
+            raise NumericalError(self.source, when, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
         if isinstance(result, Forward):
             named = [(f"a{layer + 1}[{unit}]", v) for layer, values in enumerate(result.out) for unit, v in enumerate(values)]
             named.append(("the loss", result.loss))
@@ -396,5 +396,5 @@ class CompiledNetwork:
             named = [(f"∂E/∂{self.parameter_name(k)}", v) for k, v in enumerate(result.gradient)]
         for name, value in named:
             if not math.isfinite(value):
-                raise NumericalError(self.source, step, sample + 1, f"overflow: {name} is too large to compute ({_DIVERGES})")
+                raise NumericalError(self.source, when, sample + 1, f"overflow: {name} is too large to compute ({_DIVERGES})")
         return result

@@ -309,14 +309,20 @@ def wait_for(condition, seconds: float):
     return condition()
 
 
-def interrupt_when_latex_runs(command: list[str], temp: Path, signal_number: int, cwd: Path) -> tuple[int, list[int], str]:
-    """Starts `command` with TMPDIR=`temp`, sends the signal as soon as pdflatex runs, and
-    returns the exit code, the pdflatex processes seen and the standard error."""
+def interrupt_when_latex_runs(
+    command: list[str], temp: Path, signal_number: int, cwd: Path, running: int = 1
+) -> tuple[int, list[int], str]:
+    """Starts `command` with TMPDIR=`temp`, sends the signal as soon as pdflatex runs (as
+    soon as `running` of them run, or 10 s later), and returns the exit code, the pdflatex
+    processes seen and the standard error."""
     process = subprocess.Popen(command, cwd=cwd, env={**os.environ, "TMPDIR": str(temp)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         seen = wait_for(lambda: pdflatex_below(temp), 60)
         assert seen, f"pdflatex never started: {process.communicate(timeout=60)}"
+        if running > 1:
+            wait_for(lambda: len(pdflatex_below(temp)) >= running, 10)
+            seen = pdflatex_below(temp)
         process.send_signal(signal_number)
         signalled = time.monotonic()
         _, err = process.communicate(timeout=30)
@@ -363,23 +369,10 @@ def test_a_signal_during_latex_stops_it_and_removes_its_folders(tmp_path, batch,
     temp = tmp_path / "temp"
     temp.mkdir()
     (tmp_path / "slow.tex").write_text(slow_document())
-    process = subprocess.Popen([sys.executable, "-c", DRIVER, batch, str(tmp_path / "slow.tex")], cwd=tmp_path,
-                               env={**os.environ, "TMPDIR": str(temp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        seen = wait_for(lambda: pdflatex_below(temp), 60)
-        assert seen, "pdflatex never started"
-        if batch == "all":
-            wait_for(lambda: len(pdflatex_below(temp)) >= min(3, os.cpu_count() or 1), 10)
-            seen = pdflatex_below(temp)
-        process.send_signal(signal_number)
-        signalled = time.monotonic()
-        _, err = process.communicate(timeout=30)
-        assert time.monotonic() - signalled < STOPPED_WITHIN, "derive waited for LaTeX to finish"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == code, err
+    command = [sys.executable, "-c", DRIVER, batch, str(tmp_path / "slow.tex")]
+    running = min(3, os.cpu_count() or 1) if batch == "all" else 1
+    returncode, seen, err = interrupt_when_latex_runs(command, temp, signal_number, tmp_path, running)
+    assert returncode == code, err
     assert_nothing_left(temp, seen)
 
 

@@ -13,7 +13,7 @@ import sympy as sp
 import derive
 from derive.cli import main
 from derive.functions import SHORTCUTS, activation
-from derive.notation import safe_symbol
+from derive.notation import symbol_problem
 from tests.test_render import compile_latex, markdown_tokens, pdf_text
 
 PRESETS = [("layered", "esuli"), ("layered", "elbasheer"), ("layered", "students"), ("esuli", "esuli"),
@@ -91,8 +91,8 @@ def test_notation_from_the_spec_with_overrides(tmp_path):
 
 
 def test_safe_symbols():
-    assert safe_symbol("L") and safe_symbol(r"\mathcal{L}") and safe_symbol(r"\hat{y}") and safe_symbol(r"E_{\text{train}}")
-    assert not safe_symbol(r"\input{x}") and not safe_symbol(r"\def\x{}") and not safe_symbol("") and not safe_symbol("a$b")
+    assert all(symbol_problem(s) is None for s in ("L", r"\mathcal{L}", r"\hat{y}", r"E_{\text{train}}"))
+    assert all(symbol_problem(s) is not None for s in (r"\input{x}", r"\def\x{}", "", "a$b"))
 
 
 # -- carried rounding ----------------------------------------------------------------------------------
