@@ -12,17 +12,18 @@ how they are shown, so their views (Jupyter's Markdown, an exercise's sheet and
 solution) are attached here.
 """
 
-from .derivation import solve
+from .solution.derivation import solve
 from .errors import DeriveError, NumericalError, OutputError, SpecError, UsageError
-from .examples import DESCRIPTIONS as _EXAMPLES
+from .spec.examples import DESCRIPTIONS as _EXAMPLES
 
 # After the submodule: `derive.exercise` is the function, not the module of that name.
-from .exercise import Exercise, exercise, exercise_from_shape
+from .exercises.variants import Exercise, exercise, exercise_from_shape
 from .limits import DEFAULT_LIMITS, Limits
-from .render import check_view, compile_latex_sources, render
-from .sheets import views as _exercise_views
-from .solution import Solution
-from .spec import Spec, load_spec
+from .views.document import check_view, compile_latex_sources, render
+from .exercises.sheets import views as _exercise_views
+from .solution.graph import GraphSolution
+from .solution.record import Solution
+from .spec.schema import GraphSpec, Spec, load_spec
 from .version import __version__
 
 
@@ -53,6 +54,7 @@ def _worked_solution(self: Exercise, format: str = "md", *, notation: str | None
 
 
 Solution._repr_markdown_ = lambda self: render(self, "md")
+GraphSolution._repr_markdown_ = lambda self: render(self, "md")
 Exercise.sheet = _sheet
 Exercise.solution = _worked_solution
 Exercise._repr_markdown_ = lambda self: _worked_solution(self, "md")
@@ -65,6 +67,8 @@ __all__ = [
     "OutputError",
     "UsageError",
     "Exercise",
+    "GraphSolution",
+    "GraphSpec",
     "exercise",
     "exercise_from_shape",
     "NumericalError",

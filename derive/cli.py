@@ -11,16 +11,16 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-from .derivation import MAX_DIGITS, solve
+from .solution.derivation import MAX_DIGITS, solve
 from .errors import DeriveError, UsageError, one_line, plain
 from .limits import DEFAULT_LIMITS, Limits
-from .examples import DESCRIPTIONS
+from .spec.examples import DESCRIPTIONS
 from .files import Terminated, install_signal_handlers, safe_stem, write_all
-from .notation import NOTATION_NAMES
-from .printing import DEFAULT_DIGITS
-from .render import DETAILS, FORMATS, Options, check_view, compile_latex_sources, render_files
-from .sheets import EXERCISE_FORMATS, QTI_LAYOUTS
-from .spec import Rounding, load_spec
+from .views.notation import NOTATION_NAMES
+from .views.printing import DEFAULT_DIGITS
+from .views.document import DETAILS, FORMATS, Options, check_view, compile_latex_sources, render_files
+from .exercises.sheets import EXERCISE_FORMATS, QTI_LAYOUTS
+from .spec.schema import Rounding, load_spec
 from .version import __version__
 
 DEFAULT_FORMATS = ("md", "tex", "json")
@@ -286,7 +286,7 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
 
 def _exercise(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `derive solve` starts faster without them.
-    from .exercise import exercise, parse_variant, shape_template, stress
+    from .exercises.variants import exercise, parse_variant, shape_template, stress
     limits = DEFAULT_LIMITS.raised(args.limit)
     options = dict(
         low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding,
@@ -314,7 +314,7 @@ def _exercise(args: argparse.Namespace) -> int:
     with _progress(count, "variants") as update:
         exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
     check_view(args.notation, "full", exercises[0].derivation)
-    from .sheets import exercise_files
+    from .exercises.sheets import exercise_files
 
     files = exercise_files(exercises, args.format, args.digits, notation=args.notation, qti_layout=args.qti_layout)
     results = [files]
@@ -341,7 +341,7 @@ def _stress_table(report) -> str:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .grading import grade, write_grades
+    from .exercises.grading import grade, write_grades
     answers, responses = Path(args.answers), Path(args.responses)
     result = grade(answers, responses)
     output, details = write_grades(result, Path(args.output), [answers, responses], force=args.force)

@@ -459,6 +459,11 @@ class _Parser:
             node = self.expression()
             self.expect(closing)
             return node
+        if token.kind == "|":  # |x|, an absolute value
+            self.take()
+            node = self.expression()
+            self.expect("|")
+            return Call("abs", (node,))
         if token.kind == "letter" and token.text == "e" and self.peek(1) and self.peek(1).kind == "^":
             self.position += 2
             return Call("exp", (self.script(),))
@@ -633,6 +638,7 @@ def function_table(leaky_slope: Fraction | str = "0.01") -> dict[str, Callable[.
         "ln": lambda x: math.log(float(x)),
         "log": lambda x: math.log(float(x)),  # SymPy prints the natural logarithm as \log
         "max": max,
+        "abs": abs,
         "min": min,
         "tanh": lambda x: math.tanh(float(x)),
         "tanh'": lambda x: 1 - math.tanh(float(x)) ** 2,

@@ -26,7 +26,7 @@ import mpmath
 import pytest
 
 from derive.cli import main
-from derive.grading import grade
+from derive.exercises.grading import grade
 from tests import oracle
 
 SEED = "0x2b"

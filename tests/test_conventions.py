@@ -20,7 +20,7 @@ import mpmath
 import pytest
 
 import derive
-from derive.exercise import answers_of
+from derive.exercises.variants import answers_of
 
 mpmath.mp.dps = 50
 

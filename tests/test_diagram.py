@@ -17,7 +17,7 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 import derive
-from derive.svg import SANS_SERIF
+from derive.views.svg import SANS_SERIF
 from tests.test_render import compile_latex
 
 SVG = "{http://www.w3.org/2000/svg}"

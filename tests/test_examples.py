@@ -111,4 +111,4 @@ def test_students_output_delta_is_prediction_minus_target():
 
 
 def test_examples_listing():
-    assert list(derive.examples()) == ["esuli", "elbasheer", "students"]
+    assert list(derive.examples()) == ["esuli", "elbasheer", "students", "momentum", "adam", "circuit"]

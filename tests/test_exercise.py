@@ -15,7 +15,7 @@ import pytest
 
 import derive
 from derive.cli import main
-from derive.exercise import (
+from derive.exercises.variants import (
     Answer,
     Rejection,
     exercise,

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from derive import files as files_module
-from derive import pdf as pdf_module
+from derive.views import pdf as pdf_module
 from derive.cli import main
 from derive.errors import OutputError
 from derive.files import safe_stem, write_all
-from derive.pdf import LatexFailed, compile_pdf
+from derive.views.pdf import LatexFailed, compile_pdf
 
 HAS_LATEX = bool(shutil.which("latexmk") and shutil.which("pdflatex"))
 needs_latex = pytest.mark.skipif(not HAS_LATEX or not Path("/proc/self/stat").exists(),
@@ -345,7 +345,7 @@ DRIVER = textwrap.dedent(
     import sys
     from pathlib import Path
     from derive.files import install_signal_handlers
-    from derive.pdf import compile_all, compile_pdf
+    from derive.views.pdf import compile_all, compile_pdf
     install_signal_handlers()
     document = Path(sys.argv[2]).read_text()
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from derive.functions import ACTIVATION_NAMES, LOSSES, PRE_ACTIVATION, activation
+from derive.model.functions import ACTIVATION_NAMES, LOSSES, PRE_ACTIVATION, activation
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])

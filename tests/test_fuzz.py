@@ -550,7 +550,7 @@ def test_spec_dicts_through_the_api(spec, view):
     assert peak_memory() < MEMORY_BYTES
 
 
-ESULI = yaml.safe_load(Path(derive.__file__).with_name("examples").joinpath("esuli.yaml").read_text(encoding="utf-8"))
+ESULI = yaml.safe_load(Path(derive.__file__).parent.joinpath("spec", "examples", "esuli.yaml").read_text(encoding="utf-8"))
 
 any_value = st.one_of(
     python_scalars, st.lists(python_scalars, max_size=3), st.dictionaries(python_keys, python_scalars, max_size=3), python_trees

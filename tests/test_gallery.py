@@ -35,8 +35,8 @@ def _gallery_files() -> set[str]:
     if shutil.which("git") and (GALLERY.parent / ".git").exists():
         listed = subprocess.run(["git", "ls-files", "outputs"], cwd=GALLERY.parent, capture_output=True, text=True)
         if listed.returncode == 0 and listed.stdout.strip():
-            return {line.removeprefix("outputs/") for line in listed.stdout.splitlines()}
-    return {str(p.relative_to(GALLERY)) for p in GALLERY.rglob("*") if p.is_file()}
+            return {line.removeprefix("outputs/") for line in listed.stdout.splitlines() if not line.endswith(".pdf")}
+    return {str(p.relative_to(GALLERY)) for p in GALLERY.rglob("*") if p.is_file() and p.suffix != ".pdf"}
 
 
 def test_gallery_has_exactly_the_files(fresh):
@@ -57,7 +57,7 @@ def test_gallery_is_current(fresh):
 
 
 def test_every_notation_is_in_the_gallery(fresh):
-    from derive.notation import NOTATION_NAMES
+    from derive.views.notation import NOTATION_NAMES
 
     made = {p.name.split(".")[1] for p in (fresh / "notations").iterdir() if p.suffix == ".md"}
     assert made == set(NOTATION_NAMES)

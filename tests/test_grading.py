@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from derive import grading
+from derive.exercises import grading as grading
 from derive.cli import main
 from derive.errors import OutputError, SpecError, UsageError, quoted
-from derive.grading import (
+from derive.exercises.grading import (
     DETAIL_FIELDS,
     GRADE_FIELDS,
     details_path,

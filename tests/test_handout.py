@@ -4,7 +4,6 @@ code that makes it flows one way."""
 
 from __future__ import annotations
 
-import ast
 import math
 import random
 import re
@@ -206,37 +205,6 @@ def test_bold_lead_ins_start_their_own_paragraph(example, detail):
                 assert index == 0, f"a bold lead-in inside a paragraph: {token.content[:120]!r}"
     # Two sentences of different blocks never run into one paragraph.
     assert not re.search(r"[.:]\n\*\*", text)
-
-
-# -- data flows one way -----------------------------------------------------------------------------------
-
-
-def _imports(path: Path) -> set[str]:
-    """The derive modules a module imports, at the top or inside functions."""
-    tree = ast.parse(path.read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(alias.name for alias in node.names)
-    return found
-
-
-def test_the_modules_import_one_way():
-    package = ROOT / "derive"
-    modules = {p.stem: p for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
-    graph = {name: _imports(path) & set(modules) for name, path in modules.items()}
-
-    def reaches(start: str, goal: str, seen=()) -> bool:
-        return any(n == goal or (n not in seen and reaches(n, goal, seen + (n,))) for n in graph[start])
-
-    cycles = [name for name in graph if reaches(name, name)]
-    assert not cycles, {name: graph[name] for name in cycles}
-    # The record knows nothing about how it is rendered.
-    assert not {"render", "sheets", "printing", "exports"} & graph["solution"]
-    assert not {"sheets", "exercise", "exports"} & graph["render"]
 
 
 # -- edges found by trying to break it ------------------------------------------------------------------

@@ -19,13 +19,13 @@ import pytest
 import yaml
 
 import derive
-from derive import spec as spec_module
+from derive.spec import schema as spec_module
 from derive.cli import main
-from derive.derivation import solve
+from derive.solution.derivation import solve
 from derive.errors import NumericalError, SpecError, UsageError
-from derive.exercise import exercise
+from derive.exercises.variants import exercise
 from derive.limits import DEFAULT_LIMITS, MAX_DEPTH, Limits
-from derive.spec import load_spec
+from derive.spec.schema import load_spec
 
 BASE = {
     "inputs": 2,
@@ -320,7 +320,7 @@ def test_a_diverging_half_sse_run_says_overflow_not_log0():
 
 def test_a_failure_after_the_last_update_names_that_pass(monkeypatch):
     """The forward pass after the last update is not a step of its own."""
-    from derive import numeric
+    from derive.model import numeric as numeric
 
     spec = load_spec(spec_with(steps=2))
     real = numeric.CompiledNetwork.forward
@@ -338,7 +338,7 @@ def test_a_failure_after_the_last_update_names_that_pass(monkeypatch):
 
 
 def test_a_loss_sum_that_overflows_is_a_numerical_error():
-    from derive.derivation import runs
+    from derive.solution.derivation import runs
 
     spec = spec_with(loss="half_sse", data=[{"x": [1e6, 1e6], "y": [1]}] * 2)
     spec["layers"] = [{"units": 1, "activation": "linear", "weights": [[1e6, 1e6]], "bias": 0.0}]
@@ -440,7 +440,7 @@ def test_a_template_cache_folder_that_is_a_file_is_skipped(tmp_path):
 
 
 def test_a_template_cache_of_another_owner_is_not_used(tmp_path, monkeypatch):
-    render = sys.modules["derive.render"]
+    render = sys.modules["derive.views.document"]
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert render._bytecode_cache("markdown_text") is not None
@@ -450,7 +450,7 @@ def test_a_template_cache_of_another_owner_is_not_used(tmp_path, monkeypatch):
 
 
 def test_a_broken_cache_entry_is_a_miss(tmp_path, monkeypatch):
-    render = sys.modules["derive.render"]
+    render = sys.modules["derive.views.document"]
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cache = render._bytecode_cache("markdown_text")
@@ -522,7 +522,7 @@ def test_rounding_holds_any_double():
     """Decimal's default context (28 digits) cannot quantize 1e25 to 3 decimals; ours can."""
     from decimal import Decimal
 
-    from derive.printing import format_number, half_up
+    from derive.views.printing import format_number, half_up
 
     assert half_up(1e25, 3) == Decimal("1e25")  # its shortest decimal form, 1e+25
     assert half_up(-1.7976931348623157e308, 12) < 0

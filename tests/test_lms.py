@@ -36,10 +36,10 @@ import pytest
 
 import derive
 from derive.cli import main
-from derive.exercise import exercise, exercise_from_shape
-from derive.exports import category_path, csv_text
-from derive.functions import LOSSES
-from derive.sheets import exercise_files
+from derive.exercises.variants import exercise, exercise_from_shape
+from derive.exercises.exports import category_path, csv_text
+from derive.model.functions import LOSSES
+from derive.exercises.sheets import exercise_files
 from tests import oracle
 
 QTI = {"q": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}

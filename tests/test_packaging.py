@@ -24,7 +24,7 @@ def test_wheel_installs_and_renders(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "derive/templates/solution.body.j2" in names
     assert "derive/templates/md/macros.j2" in names and "derive/templates/tex/macros.j2" in names
-    assert "derive/examples/esuli.yaml" in names
+    assert "derive/spec/examples/esuli.yaml" in names
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

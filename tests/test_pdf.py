@@ -13,7 +13,7 @@ import pytest
 
 import derive
 from derive.cli import main
-from derive.pdf import LatexFailed, compile_pdf
+from derive.views.pdf import LatexFailed, compile_pdf
 from tests.test_render import INJECTION, compile_latex, pdf_text, tool
 
 SPECS = Path(__file__).resolve().parent / "specs"
@@ -152,7 +152,7 @@ def test_latex_error_is_reported_with_its_line_and_kept_files():
 
 
 def test_latex_error_through_the_cli_exits_1_without_a_pdf(tmp_path, monkeypatch, capsys):
-    render_module = sys.modules["derive.render"]  # the module, not the function derive.render
+    render_module = sys.modules["derive.views.document"]  # the module, not the function derive.render
     monkeypatch.setattr(render_module, "latex_view", lambda solution, options: {f"{options.stem}.tex": "\\begin{document}"})
     code = main(["solve", "esuli", "--format", "json,pdf", "--output", str(tmp_path)])
     assert code == 1

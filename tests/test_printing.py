@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.notation import Notation
-from derive.printing import Printer, format_number, latex_text, markdown_text
-from derive.quantities import Kind, Partial, Quantity, symbol
-from derive.solution import Equation, Form, equation
+from derive.views.notation import Notation
+from derive.views.printing import Printer, format_number, latex_text, markdown_text
+from derive.model.quantities import Kind, Partial, Quantity, symbol
+from derive.solution.record import Equation, Form, equation
 
 NOTATION = Notation(output_layer=2, outputs=1, samples=1, units=(2, 1), inputs=3)
 W = symbol(Quantity(Kind.WEIGHT, 1, 0, 1))
@@ -126,7 +126,7 @@ def test_long_equations_break_at_the_equals_signs():
 
 
 def test_a_braced_part_shows_its_value_under_the_brace():
-    from derive.solution import Braced
+    from derive.solution.record import Braced
 
     s = symbol(Quantity(Kind.WEIGHTED_SUM, 1, 0))
     total = sp.Add(Braced(sp.Mul(W, X, evaluate=False), s), B, evaluate=False)

@@ -15,10 +15,11 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 import derive
-from derive.printing import DEFAULT_DIGITS
-from derive.render import Options, render_files
+from derive.views.printing import DEFAULT_DIGITS, format_number
+from derive.views.document import Options, render_files
 
-EXAMPLES = list(derive.examples())
+# The network examples; graphs (kind: graph) have tests/test_graph_documents.py.
+EXAMPLES = [name for name in derive.examples() if derive.load_spec(name).kind == "network"]
 INJECTION = r"\input{/etc/passwd} \write18{touch pwned} $x$ # _ % & ~ ^ { }"
 
 
@@ -113,11 +114,12 @@ def test_every_math_span_converts_to_mathml_with_pandoc(solution, notation, deta
 def test_latex_compiles_and_shows_the_numbers(solution, tmp_path):
     pdf, log = compile_latex(derive.render(solution, "tex"), tmp_path)
     text = pdf_text(pdf)
-    for heading in ("Network", "Data", "Forward pass", "Backpropagation", "Gradient-descent update"):
+    rule = {"sgd": "Gradient-descent", "momentum": "Momentum", "rmsprop": "RMSprop", "adam": "Adam"}
+    for heading in ("Network", "Data", "Forward pass", "Backpropagation", rule[solution.spec.optimizer.name] + " update"):
         assert heading in text
     step = solution.to_dict()["steps"][0]["shown"]  # the values as the document shows them
     for value in list(step["gradients"].values())[:3] + [step["loss"]]:
-        shown = derive.printing.format_number(value, DEFAULT_DIGITS)
+        shown = format_number(value, DEFAULT_DIGITS)
         if "times" not in shown:
             assert shown.replace("-", "−") in text or shown in text
     overfull = [float(x) for x in re.findall(r"Overfull \\hbox \((\d+\.\d+)pt too wide\)", log)]
@@ -140,7 +142,11 @@ def test_json_key_contract(solution):
     # the full-precision ones: the same keys, at most `digits` decimals, close to the exact values.
     assert key["rounding"] == {"mode": "carry", "digits": DEFAULT_DIGITS}
     shown = first["shown"]
-    assert set(shown) == {"forward", "loss", "gradients", "updated"} and set(shown["gradients"]) == set(first["gradients"])
+    stateful = solution.spec.optimizer.name != "sgd"  # the rule's state after each update
+    assert set(shown) == {"forward", "loss", "gradients", "updated"} | ({"state"} if stateful else set())
+    assert set(shown["gradients"]) == set(first["gradients"])
+    if stateful:
+        assert set(first["state"]) == set(shown["state"]) and all(set(v) == set(first["gradients"]) for v in first["state"].values())
     assert all(round(v, DEFAULT_DIGITS) == v for v in shown["gradients"].values())
     assert shown["forward"][0]["a1[0]"] == pytest.approx(first["forward"][0]["a1[0]"], abs=0.01)
     exact = json.loads(derive.render(derive.solve(solution.spec, rounding="exact"), "json"))

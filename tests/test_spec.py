@@ -10,7 +10,7 @@ import yaml
 
 import derive
 from derive.cli import main
-from derive.spec import Batch, Update
+from derive.spec.schema import Batch, Update
 
 GOOD = {
     "title": "t",
@@ -132,7 +132,7 @@ def test_json_spec_loads(tmp_path):
 
 def test_empty_and_missing_files(tmp_path):
     assert error_of(tmp_path, "  \n").endswith("esuli.yaml: the file is empty (expected a network spec)")
-    with pytest.raises(derive.SpecError, match=r"nope\.yaml: no such file \(nor a built-in example: esuli, elbasheer, students\)"):
+    with pytest.raises(derive.SpecError, match=r"nope\.yaml: no such file \(nor a built-in example: esuli, elbasheer, students, momentum, adam, circuit\)"):
         derive.load_spec(str(tmp_path / "nope.yaml"))
 
 

@@ -1,0 +1,1 @@
+"""Exercises: variants, sheets and keys, grading, LMS exports."""

@@ -1,0 +1,348 @@
+"""Grading students' answers against an answers.csv: one score per student, one detail
+row per answer that did not earn its point, and a report of every row that could not be used.
+
+The key (answers.csv, columns variant,question,value,tolerance) must be clean: a value or
+tolerance that is not a number, a negative tolerance, an empty variant or question, or a
+second row for one variant and question stops grading with an error naming the line(s).
+
+The responses (columns student,variant,question,value) are graded as far as they can be:
+
+- Every student named in the responses gets one row in the grades (in the order they first
+  appear), even when none of their rows can be used.
+- A student's variant is the variant of their first row that names a variant of the key.
+  Their score is the number of that variant's questions answered within the tolerance
+  (|given − value| ≤ tolerance, the boundary included); max is its number of questions.
+- A student none of whose rows names a variant of the key scores 0, with the problem
+  "unknown variant" in the grades; max is the number of questions every variant of the
+  key has, or empty when the variants differ in it.
+- A row that cannot be used is reported (with its line) and is in the details with its
+  problem: "unknown variant", "unknown question", "another variant" (the student answered
+  an earlier variant), "answered again" (a second answer to one question: the first answer
+  counts, the details name its line), "no student" (such a row has no grades row).
+- Each question of the student's variant that did not earn its point is in the details:
+  "wrong", "not a number" (also reported), or "missing". A blank value is no answer; a row
+  whose cells are all blank (a spreadsheet's trailing rows) is skipped.
+
+Numbers are read as students type them and nothing else: an optional sign (- or −), digits
+with at most one decimal point or decimal comma (0,5 is 0.5; a comma never separates
+thousands, so 1,234.5 is not a number), an optional exponent (5e-3), surrounding spaces.
+Underscores, nan, inf, and numbers too large for a float are not numbers.
+
+Input is bounded: at most MAX_ROWS (1,000,000) rows per file, blank ones included; no
+line longer than MAX_LINE (65,536) characters; no field (which may span lines when
+quoted) longer than the csv module's limit (131,072 characters unless changed). Beyond
+any of them, grading stops with an error naming the line.
+
+Every message is one line naming the file and line; text quoted from the files (names,
+cells) goes through errors.quoted: escape sequences and control characters removed, at
+most 40 characters. The CSV files written keep the text as given.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Sequence, TextIO
+
+from ..errors import OutputError, SpecError, UsageError, plain, quoted
+
+RESPONSE_FIELDS = ("student", "variant", "question", "value")
+KEY_FIELDS = ("variant", "question", "value", "tolerance")
+GRADE_FIELDS = ("student", "variant", "score", "max", "problem")
+DETAIL_FIELDS = ("student", "variant", "question", "given", "expected", "tolerance", "problem", "line")
+MAX_ROWS = 1_000_000
+MAX_LINE = 65_536
+# Floats carry rounding noise (0.673 − 0.668 is 0.0050000000000000044): an answer on the
+# boundary counts, so the comparison allows this much slack beyond the tolerance (times
+# |value| above 1, where the noise grows with the value).
+BOUNDARY_SLACK = 1e-12
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class Problem(Enum):
+    """Why an answer did not earn its point, or why a row could not be used."""
+
+    WRONG = "wrong"
+    NOT_A_NUMBER = "not a number"
+    MISSING = "missing"
+    UNKNOWN_VARIANT = "unknown variant"
+    UNKNOWN_QUESTION = "unknown question"
+    ANOTHER_VARIANT = "another variant"
+    ANSWERED_AGAIN = "answered again"
+    NO_STUDENT = "no student"
+
+
+@dataclass
+class Grading:
+    grades: list[dict[str, object]] = field(default_factory=list)
+    details: list[dict[str, object]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # rows that could not be used, with their line
+
+
+@dataclass(frozen=True)
+class KeyAnswer:
+    value: float
+    tolerance: float
+    line: int
+
+
+def parse_number(text: str | None) -> float | None:
+    """A number as students type it (see the module's docstring), or None."""
+    if text is None:
+        return None
+    cleaned = text.strip().replace("−", "-")
+    if not _NUMBER.fullmatch(cleaned):
+        return None
+    value = float(cleaned.replace(",", "."))
+    return value if math.isfinite(value) else None
+
+
+def within(number: float, value: float, tolerance: float) -> bool:
+    return abs(number - value) <= tolerance + BOUNDARY_SLACK * max(1.0, abs(value))
+
+
+def _lines(stream: TextIO, source: str) -> Iterator[str]:
+    """The file's lines, each read at most MAX_LINE characters at a time, so that a file
+    without line breaks is not read whole."""
+    number = 0
+    while line := stream.readline(MAX_LINE + 2):  # room for \r\n
+        number += 1
+        if len(line.rstrip("\r\n")) > MAX_LINE:
+            raise SpecError(source, f"line {number}", f"longer than {MAX_LINE:,} characters")
+        yield line
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of a CSV file with a header naming at least `required`, at most MAX_ROWS
+    rows; a row's line is where it starts (a quoted cell may hold line breaks)."""
+    source = str(path)
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe?)"
+        raise SpecError(source, None, f"is {what}, expected a CSV file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            reader = csv.reader(_lines(stream, source))
+            start, count = 1, 0  # start: the line the next row starts on
+            try:
+                header = next(reader, [])
+                missing = [f for f in required if f not in header]
+                if missing:
+                    raise SpecError(source, "line 1", f"expected the columns {','.join(required)}; missing {', '.join(missing)}")
+                start = reader.line_num + 1
+                for cells in reader:
+                    line, start = start, reader.line_num + 1
+                    count += 1
+                    if count > MAX_ROWS:
+                        raise SpecError(source, f"line {line}", f"more than {MAX_ROWS:,} rows; split the file")
+                    if cells:
+                        yield line, dict(zip(header, cells))
+            except csv.Error as error:
+                if "field limit" in str(error):
+                    message = f"a field longer than {csv.field_size_limit():,} characters"
+                else:
+                    message = f"cannot read it as CSV: {plain(error)}"
+                raise SpecError(source, f"line {start}", message) from None
+    except FileNotFoundError:
+        raise SpecError(source, None, "no such file") from None
+    except UnicodeDecodeError:
+        raise SpecError(source, None, "not UTF-8 text; save it as CSV in UTF-8") from None
+    except OSError as error:
+        raise SpecError(source, None, f"cannot read it: {error.strerror or error}") from None
+
+
+def _cell(row: dict[str, str], name: str) -> str:
+    return row.get(name, "").strip()
+
+
+def load_key(path: Path) -> dict[str, dict[str, KeyAnswer]]:
+    """variant → question → its answer, from an answers.csv."""
+    key: dict[str, dict[str, KeyAnswer]] = {}
+    source = str(path)
+    for line, row in _rows(path, KEY_FIELDS):
+        variant, question = _cell(row, "variant"), _cell(row, "question")
+        for name, text in (("variant", variant), ("question", question)):
+            if not text:
+                raise SpecError(source, f"line {line}: {name}", "empty; every answer names its variant and question")
+        value_text, tolerance_text = row.get("value", ""), row.get("tolerance", "")
+        value, tolerance = parse_number(value_text), parse_number(tolerance_text)
+        if value is None:
+            raise SpecError(source, f"line {line}: value", f"expected a number; got {quoted(value_text)}")
+        if tolerance is None or tolerance < 0:
+            raise SpecError(source, f"line {line}: tolerance", f"expected a number ≥ 0; got {quoted(tolerance_text)}")
+        questions = key.setdefault(variant, {})
+        if question in questions:
+            raise SpecError(
+                source, f"line {line}",
+                f"variant {quoted(variant)} question {quoted(question)} is also on line {questions[question].line}",
+            )
+        questions[question] = KeyAnswer(value, tolerance, line)
+    if not key:
+        raise SpecError(source, None, "no answers in it")
+    return key
+
+
+@dataclass
+class _Student:
+    """What one student's rows say: the variant graded, their answers, and rows not used."""
+
+    name: str
+    variant: str | None = None  # a variant of the key, once a row names one
+    given_variant: str = ""  # the variant of their first row, shown when none is in the key
+    answers: dict[str, tuple[int, str]] = field(default_factory=dict)  # question → (line, value as given)
+    unused: list[dict[str, object]] = field(default_factory=list)
+
+
+def grade(answers: Path, responses: Path) -> Grading:
+    key = load_key(answers)
+    result = Grading()
+    students: dict[str, _Student] = {}
+    unattributed: list[dict[str, object]] = []
+    problems: list[tuple[int, str]] = []  # (line, message), reported in line order
+    where = str(responses)
+
+    def skipped(line: int, row: dict[str, str], problem: Problem, message: str) -> dict[str, object]:
+        problems.append((line, f"{where}: line {line}: {message}"))
+        return {"student": _cell(row, "student"), "variant": _cell(row, "variant"), "question": _cell(row, "question"),
+                "given": row.get("value", ""), "expected": "", "tolerance": "", "problem": problem.value, "line": line}
+
+    for line, row in _rows(responses, RESPONSE_FIELDS):
+        name, variant, question = _cell(row, "student"), _cell(row, "variant"), _cell(row, "question")
+        text = _cell(row, "value")
+        if not (name or variant or question or text):
+            continue
+        if not name:
+            unattributed.append(skipped(line, row, Problem.NO_STUDENT, "no student; row skipped"))
+            continue
+        student = students.setdefault(name, _Student(name, given_variant=variant))
+        if variant not in key:
+            student.unused.append(skipped(line, row, Problem.UNKNOWN_VARIANT, f"unknown variant {quoted(variant)}; row skipped"))
+            continue
+        if student.variant is None:
+            student.variant = variant
+        if student.variant != variant:
+            student.unused.append(skipped(
+                line, row, Problem.ANOTHER_VARIANT,
+                f"{quoted(name)} answers variant {quoted(variant)} but earlier {quoted(student.variant)}; row skipped",
+            ))
+            continue
+        if question not in key[variant]:
+            student.unused.append(skipped(
+                line, row, Problem.UNKNOWN_QUESTION, f"variant {quoted(variant)} has no question {quoted(question)}; row skipped"
+            ))
+            continue
+        if not text:
+            continue  # a blank cell is no answer; a later row may still answer
+        if question in student.answers:
+            first = student.answers[question][0]
+            student.unused.append(skipped(
+                line, row, Problem.ANSWERED_AGAIN,
+                f"{quoted(name)} answers {quoted(question)} again; the answer on line {first} counts",
+            ))
+            continue
+        student.answers[question] = (line, row.get("value", ""))
+
+    counts = {len(questions) for questions in key.values()}
+    common_max: int | str = counts.pop() if len(counts) == 1 else ""
+    for student in students.values():
+        if student.variant is None:
+            result.grades.append({"student": student.name, "variant": student.given_variant, "score": 0,
+                                  "max": common_max, "problem": Problem.UNKNOWN_VARIANT.value})
+            result.details.extend(student.unused)
+            continue
+        score = 0
+        for question, answer in key[student.variant].items():
+            line, text = student.answers.get(question, (None, None))
+            number = parse_number(text)
+            if text is None:
+                problem = Problem.MISSING
+            elif number is None:
+                problem = Problem.NOT_A_NUMBER
+                problems.append((line, f"{where}: line {line}: {quoted(text)} is not a number; graded as wrong"))
+            elif within(number, answer.value, answer.tolerance):
+                score += 1
+                continue
+            else:
+                problem = Problem.WRONG
+            result.details.append(
+                {"student": student.name, "variant": student.variant, "question": question,
+                 "given": "" if text is None else text, "expected": answer.value, "tolerance": answer.tolerance,
+                 "problem": problem.value, "line": "" if line is None else line}
+            )
+        result.details.extend(student.unused)
+        result.grades.append({"student": student.name, "variant": student.variant, "score": score,
+                              "max": len(key[student.variant]), "problem": ""})
+    result.details.extend(unattributed)
+    result.problems = [message for _, message in sorted(problems, key=lambda problem: problem[0])]
+    return result
+
+
+def details_path(output: Path) -> Path:
+    """Where the details go beside `output`: grades.csv → grades-details.csv."""
+    return output.with_name(output.stem + "-details" + (output.suffix or ".csv"))
+
+
+def _check_target(target: Path, inputs: Sequence[Path], force: bool) -> bool:
+    """Raises unless `target` may be written; True if it is a link or special file that
+    `force` allows replacing."""
+    for source in inputs:
+        # samefile: one file however it is named (./a.csv, a link to it, a hard link, A.CSV
+        # where case does not matter); resolve: also when it has gone meanwhile.
+        try:
+            same = os.path.samefile(target, source)
+        except OSError:
+            try:
+                same = target.resolve() == source.resolve()
+            except (OSError, RuntimeError):  # a loop of symbolic links: not an input, refused below
+                same = False
+        if same:
+            raise UsageError(f"{target}: is the input {source}; give another --output")
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise OutputError(f"{target}: cannot check it: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"{target}: is a folder; give a file name")
+    if stat.S_ISREG(mode):
+        return False
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise OutputError(f"{target}: is a device; give a file name")
+    if not force:
+        if stat.S_ISLNK(mode):
+            raise OutputError(f"{target}: is a symbolic link; --force replaces it with the grades")
+        raise OutputError(f"{target}: is not a regular file (a FIFO or socket); --force replaces it")
+    return True
+
+
+def write_grades(result: Grading, output: Path, inputs: Sequence[Path], force: bool = False) -> tuple[Path, Path]:
+    """Writes the grades to `output` and the details beside it (see details_path); returns
+    both paths. Refuses, whatever `force`: an input file at either path (UsageError), a
+    folder there, a folder that does not exist (OutputError). Refuses, unless `force`, a
+    symbolic link, a FIFO or a socket there (OutputError), and a device even then; with
+    `force` it is removed and a regular file written in its place: a link is replaced,
+    not written through."""
+    from .exports import csv_text
+    from ..files import write_all
+
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder; give a file name")
+    folder = output.parent
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    details = details_path(output)
+    replaced = [target for target in (output, details) if _check_target(target, inputs, force)]
+    files = [(output, csv_text(result.grades, GRADE_FIELDS)), (details, csv_text(result.details, DETAIL_FIELDS))]
+    for target in replaced:
+        try:
+            target.unlink()
+        except OSError as error:
+            raise OutputError(f"{target}: cannot replace it: {error.strerror}") from None
+    write_all(files)
+    return output, details

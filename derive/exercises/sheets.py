@@ -1,0 +1,112 @@
+"""An exercise set as files: per variant the student's sheet, the worked solution with its
+answers and the JSON key; for the whole set the printable collections (sheets.pdf,
+solutions.pdf), the answer tables and the exports for Moodle and Canvas.
+
+It sits after the solution views (render) and uses their templates; nothing before it
+knows about it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Sequence
+
+from ..errors import UsageError
+from .variants import Exercise
+from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, plain_title, qti_zip
+from ..views.printing import DEFAULT_DIGITS, latex_text, markdown_text
+from ..views.document import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
+
+EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
+QTI_LAYOUTS = ("group", "variants")
+
+
+def exercise_files(
+    exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None,
+    qti_layout: str = "group",
+) -> dict[str, Content]:
+    """Every file of a set of exercise variants, by path relative to the output directory:
+    per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
+    solutions.pdf, moodle.xml, the Canvas quiz, and always answers.csv and answers.json.
+
+    The Canvas quiz (qti) depends on `qti_layout`:
+    - "group" (the default): qti.zip, one quiz of all the variants with a question group per
+      asked question; each group holds that question of every variant and Canvas draws one
+      of them per student. A Canvas numerical question takes one answer, and Canvas draws
+      each group on its own, so a student's questions may come from different variants:
+      each item therefore shows its own variant's network and data in full.
+    - "variants": qti/V….zip, one quiz per variant (its network and data as a text, then its
+      questions), for giving each student a whole variant (e.g. by Canvas's assign-to)."""
+    unknown = [f for f in formats if f not in EXERCISE_FORMATS]
+    if unknown:
+        raise UsageError(f"unknown format {unknown[0]!r}; choose from {', '.join(EXERCISE_FORMATS)}")
+    if qti_layout not in QTI_LAYOUTS:
+        raise UsageError(f"unknown QTI layout {qti_layout!r}; choose from {', '.join(QTI_LAYOUTS)}")
+    files: dict[str, Content] = {}
+    for exercise in exercises:
+        folder = exercise.id
+        for stem, content in views(exercise, [f for f in formats if f in ("md", "tex")], digits, notation).items():
+            files[f"{folder}/{stem}"] = content
+        if "json" in formats:
+            files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
+    if "pdf" in formats:
+        for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
+            options = Options(digits=digits, notation=notation)
+            parts = [render_template(e.derivation, part, latex_text, options, exercise=e) for e in exercises]
+            curves = name == "solutions" and any(e.derivation.training is not None for e in exercises)
+            text = environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
+            files[f"{name}.pdf"] = LatexSource(re.sub(r"\n{3,}", "\n\n", text), name)
+    if "moodle" in formats:
+        def question_html(exercise: Exercise) -> str:
+            return environment(None).get_template("moodle.html.j2").render(
+                exercise=exercise, solution=exercise.derivation, printer=printer_for(exercise.derivation, digits, notation),
+                cloze=cloze_answers(exercise),
+            )
+
+        files["moodle.xml"] = moodle_xml(exercises, question_html)
+    if "qti" in formats:
+        files.update(qti_files(exercises, qti_layout, digits, notation))
+    files["answers.csv"] = answers_csv(exercises)
+    files["answers.json"] = answers_json(exercises)
+    return files
+
+
+def qti_files(exercises: Sequence[Exercise], layout: str, digits: int, notation: str | None) -> dict[str, bytes]:
+    """The Canvas quizzes of a set of variants, by path (see `exercise_files`)."""
+    template = environment(markdown_text).get_template("qti.txt.j2")
+    # Each variant's problem and questions are printed by its own printer: the template's
+    # macros, bound to that variant (see the template).
+    variants = [
+        (e, template.make_module({"exercise": e, "solution": e.derivation, "printer": printer_for(e.derivation, digits, notation)}))
+        for e in exercises
+    ]
+    assert len({len(e.questions) for e in exercises}) == 1, "every variant asks as many questions"
+    title = plain_title(exercises)
+    quizzes = {"qti.zip": variants} if layout == "group" else {f"qti/{e.id}.zip": [(e, text)] for e, text in variants}
+    return {path: qti_zip(template.render(title=title, layout=layout, variants=chosen), path) for path, chosen in quizzes.items()}
+
+
+VIEWS = (("sheet", "sheet", False), ("solution", "exercise-solution", True))
+
+
+def views(
+    exercise: Exercise, formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None,
+    inline_images: bool = False, only: str | None = None,
+) -> dict[str, Content]:
+    """The sheet and the worked solution of one variant in Markdown (with its pictures),
+    LaTeX and PDF (a LaTeX source still to compile), by file name; `only` picks one view."""
+    files: dict[str, Content] = {}
+    for stem, template, curve in VIEWS:
+        if only is not None and stem != only:
+            continue
+        options = Options(digits=digits, stem=stem, notation=notation, inline_images=inline_images)
+        if "md" in formats:
+            files.update(markdown_view(exercise.derivation, options, f"{template}.md.j2", curve, exercise=exercise))
+        if "tex" in formats or "pdf" in formats:
+            tex = latex_view(exercise.derivation, options, f"{template}.tex.j2", exercise=exercise)[f"{stem}.tex"]
+            if "tex" in formats:
+                files[f"{stem}.tex"] = tex
+            if "pdf" in formats:
+                files[f"{stem}.pdf"] = LatexSource(tex, f"{exercise.id} {stem}")
+    return files

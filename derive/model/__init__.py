@@ -1,0 +1,1 @@
+"""The model: activations, losses, update rules, the network and its numbers, circuits."""

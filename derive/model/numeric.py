@@ -1,0 +1,524 @@
+"""Numbers: the network's derived expressions compiled once (`lambdify`) and evaluated
+in double precision, then one generic backward loop over the layers.
+
+Nothing here is symbolic at run time: the activations, their derivatives, the loss and
+its derivative are compiled once per network, so 10,000 training steps cost no more
+SymPy work than one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Context, Decimal
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import sympy as sp
+
+from ..errors import NumericalError
+from .functions import OUTPUT, PRE_ACTIVATION, Activation, Loss
+from .network import Network, NetworkLayer
+from .quantities import Kind, quantity_of
+from ..spec.optimizers import COUNT, DECAY, GRADIENT, RATE, RULES, THETA, decoupled, hyper, previous, state
+from ..spec.schema import Batch, DecayMode, Update
+
+
+def _saturating_exp(value: float) -> float:
+    """exp that gives inf where math.exp raises: 1/(1 + exp(800)) is then 0, the sigmoid's
+    value, instead of an overflow."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+# What lambdify compiles to: Python's math, with an exp that saturates.
+MODULES = [{"exp": _saturating_exp}, "math"]
+
+
+@lru_cache(maxsize=None)
+def _elementwise(activation: Activation) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    function = sp.lambdify(PRE_ACTIVATION, activation.definition, MODULES)
+    derivative = sp.lambdify(PRE_ACTIVATION, activation.general_derivative, MODULES)
+    return function, derivative
+
+
+@lru_cache(maxsize=None)
+def _elementwise_from_output(activation: Activation) -> Callable[[float], float] | None:
+    """f'(z) written with the unit's output, a = f(z): σ' = a(1 − a), tanh' = 1 − a²."""
+    shown = activation.derivative_shown_with_outputs([OUTPUT], 0, 0)
+    return None if shown is None else sp.lambdify(OUTPUT, shown, MODULES)
+
+
+_EXACT = Context(prec=60)
+
+
+def _weighted_sum(weights: Sequence[float], inputs: Sequence[float], bias: float | None) -> float:
+    """Σ w·a + b. Where the terms nearly cancel, it is summed again exactly in decimal:
+    weights and inputs written as decimals in a spec (0.3·3 − 0.2·4 − 0.1) give exactly 0,
+    not 1e-17, so that a ReLU at its kink is seen to be there."""
+    terms = [w * a for w, a in zip(weights, inputs)]
+    if bias is not None:
+        terms.append(bias)
+    total = math.fsum(terms)
+    if abs(total) > 1e-9 * max(map(abs, terms), default=0.0):
+        return total
+    total = sum((_EXACT.multiply(Decimal(repr(w)), Decimal(repr(a))) for w, a in zip(weights, inputs)), Decimal(0))
+    if bias is not None:
+        total = _EXACT.add(total, Decimal(repr(bias)))
+    return float(total)
+
+
+class _CompiledLayer:
+    def __init__(self, layer: NetworkLayer, parameters: Sequence[sp.Symbol]):
+        position = {p: n for n, p in enumerate(parameters)}
+        self.units = layer.units
+        self.weight_index = [[position[w] for w in row] for row in layer.weights]
+        self.bias_index = [None if b is None else position[b] for b in layer.biases]
+        self.elementwise = layer.activation.elementwise
+        self.shift_invariant = layer.activation.shift_invariant
+        if self.elementwise:
+            self.function, self.derivative = _elementwise(layer.activation)
+            self.derivative_from_output = _elementwise_from_output(layer.activation)
+        else:
+            zs = layer.pre_activations
+            self.vector_function = sp.lambdify(zs, [layer.output(i) for i in range(layer.units)], MODULES)
+            self.jacobian = sp.lambdify(
+                zs,
+                [[layer.activation.local_derivative(zs, k, i) for i in range(layer.units)] for k in range(layer.units)],
+                MODULES,
+            )
+            outputs = layer.outputs
+            self.jacobian_from_outputs = sp.lambdify(
+                outputs,
+                [[layer.activation.derivative_shown_with_outputs(outputs, k, i) for i in range(layer.units)] for k in range(layer.units)],
+                MODULES,
+            )
+
+    def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float], list[float]]:
+        """(weighted sums Σ w·a without the bias, pre-activations, activations). The weighted
+        sum is a shown value of its own (W x, then + b): carrying rounded values, the bias is
+        added to the rounded sum, as the reader does."""
+        weighted, pre = [], []
+        for weights, bias in zip(self.weight_index, self.bias_index):
+            values = [parameters[w] for w in weights]
+            total = keep(_weighted_sum(values, inputs, None))
+            weighted.append(total)
+            if bias is None:
+                pre.append(total)
+            elif keep is exact:
+                pre.append(_weighted_sum(values, inputs, parameters[bias]))
+            else:
+                pre.append(keep(total + parameters[bias]))
+        out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*self._shifted(pre))
+        return weighted, pre, [keep(float(a)) for a in out]
+
+    def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep) -> list[list[float]]:
+        """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
+        rounded values, it is computed from the shown outputs, as the solution shows it
+        (σ' = a(1 − a) with the rounded a); otherwise from sympy.diff of the definition."""
+        from_outputs = keep is not exact
+        if self.elementwise:
+            if from_outputs and self.derivative_from_output is not None:
+                return [[keep(float(self.derivative_from_output(a)))] for a in out]
+            try:
+                values = [float(self.derivative(z)) for z in pre]
+            except OverflowError:
+                values = [math.inf]
+            if self.derivative_from_output is not None and not all(map(math.isfinite, values)):
+                # exp(−z)/(1 + exp(−z))² overflows far out on the sigmoid's tail; σ(1 − σ) does not
+                values = [float(self.derivative_from_output(a)) for a in out]
+            return [[keep(v)] for v in values]
+        rows = self.jacobian_from_outputs(*out) if from_outputs else self.jacobian(*self._shifted(pre))
+        return [[keep(float(v)) for v in row] for row in rows]
+
+    def _shifted(self, pre: Sequence[float]) -> Sequence[float]:
+        """z − max z for an activation that is the same under any shift (softmax): no overflow."""
+        if not self.shift_invariant:
+            return pre
+        top = max(pre)
+        return [z - top for z in pre]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One sample through the network, per layer: the weighted sums Σ w·a (before the
+    bias), the pre-activations and the activations; and the sample's loss."""
+
+    weighted: tuple[tuple[float, ...], ...]
+    pre: tuple[tuple[float, ...], ...]
+    out: tuple[tuple[float, ...], ...]
+    loss: float
+
+
+@dataclass(frozen=True)
+class Backward:
+    """One sample's backward pass, per layer: ∂E/∂a, ∂a/∂z, ∂E/∂z; and ∂E/∂θ per parameter."""
+
+    upstream: tuple[tuple[float, ...], ...]
+    local: tuple[tuple[tuple[float, ...], ...], ...]
+    delta: tuple[tuple[float, ...], ...]
+    gradient: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ParameterUpdate:
+    """One parameter update: the samples it used (from 0), their forward passes before
+    the update, the combined loss and gradient, and the parameters before and after.
+
+    With weight decay `loss` is the objective (the data loss plus (λ/2) Σ w²) and
+    `gradient` its gradient, the one the update uses; `loss_data` and `data_gradient` are
+    the data term's. `state` holds every value the update rule computed for each
+    parameter (None for a parameter that is not trained), by the rule's names."""
+
+    step: int
+    samples: tuple[int, ...]
+    forwards: tuple[Forward, ...]
+    loss: float
+    gradient: tuple[float, ...]
+    before: tuple[float, ...]
+    after: tuple[float, ...]
+    loss_data: float | None = None
+    data_gradient: tuple[float, ...] | None = None
+    state: dict[str, tuple[float | None, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A whole training run: every update; the forward pass over all samples with the
+    parameters before the first update and after the last; and the first update's samples
+    again with the parameters after it (did that update lower their loss?)."""
+
+    updates: tuple[ParameterUpdate, ...]
+    initial: tuple[Forward, ...]
+    final: tuple[Forward, ...]
+    initial_loss: float
+    final_loss: float
+    repeated: tuple[Forward, ...]
+    repeated_loss: float
+    # With weight decay: the data terms of the three losses above (which are objectives).
+    initial_loss_data: float | None = None
+    final_loss_data: float | None = None
+    repeated_loss_data: float | None = None
+
+
+Keep = Callable[[float], float]
+
+# The decimals a document shows (and carries) unless asked otherwise.
+DEFAULT_DIGITS = 3
+
+_DIVERGES = "the run diverges?"
+
+
+def exact(value: float) -> float:
+    return value
+
+
+def carried(digits: int) -> Keep:
+    """Rounds as a student with a calculator does: half away from zero, to `digits` decimals."""
+    scale = 10.0**digits
+
+    def keep(value: float) -> float:
+        scaled = abs(value) * scale
+        if not scaled < 1e15:  # beyond what a double holds after the point (or not finite)
+            return value if not math.isfinite(value) else round(value, digits) + 0.0
+        # Products and sums of shown decimals are exact decimals, but float arithmetic leaves
+        # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie:
+        # read the scaled value to 14 significant digits first.
+        whole = math.floor(float(f"{scaled:.14g}") + 0.5)
+        return (whole / scale if value >= 0 else -whole / scale) + 0.0
+
+    keep.digits = digits  # type: ignore[attr-defined]
+    return keep
+
+
+def carried_significant(keep: Keep) -> Keep:
+    """The policy for an update rule's state (m, v, s): as `keep`, but never fewer than its
+    digits of significant figures. Adam's v = (1 − β₂) g² is of the order 10⁻⁶; at three
+    decimals it would be 0, and the update would divide by ε."""
+    digits = getattr(keep, "digits", None)
+    if digits is None:
+        return keep
+
+    def significant(value: float) -> float:
+        if value == 0 or not math.isfinite(value):
+            return value
+        decimals = max(digits, digits - 1 - math.floor(math.log10(abs(value))))
+        return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=_EXACT)) + 0.0
+
+    significant.digits = digits  # type: ignore[attr-defined]
+    significant.significant = True  # type: ignore[attr-defined]
+    return significant
+
+
+class CompiledRule:
+    """The spec's update rule (spec/optimizers.RULES) compiled for its settings: each of
+    its assignments and its update as a function of (θ, g, t, previous state, values so
+    far). Weight decay: coupled adds λ w to each weight's gradient; decoupled subtracts
+    η λ w in the update itself."""
+
+    def __init__(self, spec, keep: Keep):
+        self.rule = RULES[spec.optimizer.name]
+        settings = {h.name: h.default for h in self.rule.hyperparameters}
+        settings.update(spec.optimizer.values)
+        self.settings = settings
+        self.decay = spec.weight_decay
+        self.coupled = bool(self.decay) and spec.weight_decay_mode is DecayMode.COUPLED
+        update = self.rule.update_for(settings)
+        # Decoupled decay shrinks the weights in the update itself; biases are not decayed.
+        weight_update = decoupled(update) if self.decay and not self.coupled else update
+        constants = {RATE: spec.learning_rate, DECAY: spec.weight_decay}
+        constants.update({hyper(name): value for name, value in settings.items() if not isinstance(value, bool)})
+        names = [a.name for a in self.rule.assignments]
+        arguments = [THETA, GRADIENT, COUNT, *(previous(a.name) for a in self.rule.assignments if a.kept), *map(state, names)]
+        self.assignments = [
+            (a.name, a.kept, sp.lambdify(arguments, a.expression.subs(constants), MODULES)) for a in self.rule.assignments
+        ]
+        self.update = sp.lambdify(arguments, update.subs(constants), MODULES)
+        self.weight_update = sp.lambdify(arguments, weight_update.subs(constants), MODULES)
+        self.kept = [a.name for a in self.rule.assignments if a.kept]
+        self.keep = keep
+        self.keep_state = carried_significant(keep)
+
+    def apply(self, theta: float, gradient: float, count: int, before: dict[str, float], weight: bool) -> tuple[float, dict[str, float]]:
+        """The parameter after one update, and its state and intermediates."""
+        values: dict[str, float] = {}
+        previous_values = [before.get(name, 0.0) for name in self.kept]
+        names = [name for name, _, _ in self.assignments]
+        for name, _, function in self.assignments:
+            current = [values.get(n, 0.0) for n in names]
+            values[name] = self.keep_state(float(function(theta, gradient, count, *previous_values, *current)))
+        current = [values.get(n, 0.0) for n in names]
+        after = float((self.weight_update if weight else self.update)(theta, gradient, count, *previous_values, *current))
+        # A parameter the update does not move stays exactly as given (not rounded).
+        return (theta if after == theta else self.keep(after)), values
+
+
+@lru_cache(maxsize=None)
+def _compiled_loss(loss: Loss, predictions: tuple[sp.Symbol, ...], targets: tuple[sp.Symbol, ...]):
+    value = sp.lambdify(predictions + targets, loss.per_sample(predictions, targets), MODULES)
+    derivative = sp.lambdify(
+        predictions + targets, [loss.derivative(predictions, targets, k) for k in range(len(predictions))], MODULES
+    )
+    return value, derivative
+
+
+class CompiledNetwork:
+    """The network's numbers. `keep` is applied to every value a worked solution shows
+    (pre-activations, activations, losses, chain-rule factors, gradients, updated
+    parameters): `exact` keeps full precision, `carried(d)` computes as a student who
+    carries each shown value rounded to d decimals."""
+
+    def __init__(self, network: Network, keep: Keep = exact):
+        self.network = network
+        self.keep = keep
+        self.parameters = network.parameters
+        self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
+        self._loss, self._loss_gradient = _compiled_loss(network.loss, network.predictions, network.targets)
+        self._delta = None
+        if network.shortcut:
+            deltas = [network.delta(k) for k in range(len(network.predictions))]
+            self._delta = sp.lambdify(network.predictions + network.targets, deltas, MODULES)
+        trainable = set(network.trainable)
+        self.trainable_mask = tuple(p in trainable for p in self.parameters)
+        self.weight_mask = tuple(quantity_of(p).kind is Kind.WEIGHT for p in self.parameters)
+        self.source = network.spec.source
+        self.rule = CompiledRule(network.spec, keep)
+
+    def parameter_name(self, index: int) -> str:
+        """The answer key's name of parameter `index` (W1[0,1], b2[0])."""
+        found = quantity_of(self.parameters[index])
+        return found.key if found is not None else str(self.parameters[index])
+
+    def with_keep(self, keep: Keep) -> CompiledNetwork:
+        """The same compiled network computing with another rounding policy."""
+        other = copy.copy(self)
+        other.keep = keep
+        other.rule = CompiledRule(self.network.spec, keep)
+        return other
+
+    def run(self) -> Run:
+        updates, final = self.train()
+        start = self.network.initial_values()
+        initial = self.evaluate(start, range(len(self.network.spec.data)), "the forward pass before training")
+        first = updates[0]
+        repeated = self.evaluate(first.after, first.samples, f"the forward pass after step {first.step}")
+        losses = [(self.combine([f.loss for f in forwards]), parameters) for forwards, parameters in ((initial, start), (final, updates[-1].after), (repeated, first.after))]
+        objectives = [self.objective(loss, parameters) for loss, parameters in losses]
+        data = [loss for loss, _ in losses] if self.rule.decay else [None] * 3
+        return Run(
+            tuple(updates), initial, final, objectives[0], objectives[1], repeated, objectives[2],
+            initial_loss_data=data[0], final_loss_data=data[1], repeated_loss_data=data[2],
+        )
+
+    def penalty(self, parameters: Sequence[float]) -> float:
+        """(λ/2) Σ w² over the weights (biases excluded)."""
+        return self.rule.decay / 2 * math.fsum(p * p for p, weight in zip(parameters, self.weight_mask) if weight)
+
+    def objective(self, loss: float, parameters: Sequence[float]) -> float:
+        """The loss the update minimises: the data loss, plus the penalty when weight decay
+        is coupled (one shown line: J = E + (λ/2) Σ w²)."""
+        return self.keep(loss + self.penalty(parameters)) if self.rule.coupled else loss
+
+    def decayed(self, parameters: Sequence[float], gradient: Sequence[float]) -> tuple[float, ...]:
+        """Each weight's gradient plus λ w (coupled weight decay); biases unchanged."""
+        if not self.rule.coupled:
+            return tuple(gradient)
+        decay = self.rule.decay
+        return tuple(
+            self.keep(g + decay * p) if weight and trainable else g
+            for p, g, weight, trainable in zip(parameters, gradient, self.weight_mask, self.trainable_mask)
+        )
+
+    def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float]) -> Forward:
+        weighted, pre, out = [], [], []
+        inputs = x
+        for layer in self.layers:
+            s, z, a = layer.forward(parameters, inputs, self.keep)
+            weighted.append(tuple(s))
+            pre.append(tuple(z))
+            out.append(tuple(a))
+            inputs = a
+        loss = self.keep(self._loss(*inputs, *y))
+        return Forward(tuple(weighted), tuple(pre), tuple(out), loss)
+
+    def backward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward) -> Backward:
+        gradient = [0.0] * len(parameters)
+        upstream_of: list[tuple[float, ...]] = [()] * len(self.layers)
+        local_of: list[tuple[tuple[float, ...], ...]] = [()] * len(self.layers)
+        delta_of: list[tuple[float, ...]] = [()] * len(self.layers)
+        keep = self.keep
+        upstream = [keep(u) for u in self._loss_gradient(*forward.out[-1], *y)]
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[index]
+            local = layer.local(forward.pre[index], forward.out[index], keep)
+            if self._delta is not None and index == len(self.layers) - 1:
+                delta = [keep(d) for d in self._delta(*forward.out[-1], *y)]  # ŷ − y, shown as such
+            elif layer.elementwise:
+                delta = [u * row[0] for u, row in zip(upstream, local)]  # not shown: a factor of each gradient
+            else:
+                delta = [keep(math.fsum(upstream[k] * local[k][i] for k in range(layer.units))) for i in range(layer.units)]
+            inputs = forward.out[index - 1] if index > 0 else x
+            for i, d in enumerate(delta):
+                for w, a in zip(layer.weight_index[i], inputs):
+                    gradient[w] += d * a
+                if layer.bias_index[i] is not None:
+                    gradient[layer.bias_index[i]] += d
+            upstream_of[index], local_of[index], delta_of[index] = tuple(upstream), tuple(map(tuple, local)), tuple(delta)
+            upstream = [
+                keep(math.fsum(delta[i] * parameters[layer.weight_index[i][j]] for i in range(layer.units)))
+                for j in range(len(inputs))
+            ]
+        return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
+
+    def combine(self, values: Sequence[float], when: str | None = None, what: str = "the samples' losses") -> float:
+        """The batch's mean or sum of `values` (named `what` in messages)."""
+        try:
+            total = math.fsum(values)
+        except (OverflowError, ValueError):
+            total = math.inf
+        if not math.isfinite(total):
+            raise NumericalError(self.source, when, None, f"overflow: {what} are too large to add ({_DIVERGES})")
+        return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
+
+    def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
+        return tuple(
+            self.combine(column, when, f"the samples' ∂E/∂{self.parameter_name(k)}") for k, column in enumerate(zip(*gradients))
+        )
+
+    def step(
+        self, parameters: Sequence[float], gradient: Sequence[float], count: int = 1, before: dict[str, tuple] | None = None
+    ) -> tuple[tuple[float, ...], dict[str, tuple[float | None, ...]]]:
+        """The parameters after update number `count` by the spec's rule, and every value
+        the rule computed per parameter (None for parameters that are not trained)."""
+        after: list[float] = []
+        state: dict[str, list] = {name: [] for name, _, _ in self.rule.assignments}
+        for k, (p, g, trainable, weight) in enumerate(zip(parameters, gradient, self.trainable_mask, self.weight_mask)):
+            if not trainable:
+                after.append(p)
+                for values in state.values():
+                    values.append(None)
+                continue
+            previous_state = {name: before[name][k] for name in self.rule.kept} if before else {}
+            new, values = self.rule.apply(p, g, count, previous_state, weight)
+            after.append(new)
+            for name, value in values.items():
+                state[name].append(value)
+        return tuple(after), {name: tuple(values) for name, values in state.items()}
+
+    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], when: str) -> tuple[Forward, ...]:
+        """The forward passes of `samples`; `when` names the pass in messages ("step 3")."""
+        data = self.network.spec.data
+        return tuple(self._guarded(when, n, self.forward, parameters, data[n].x, data[n].y) for n in samples)
+
+    def train(self) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
+        """Gradient descent as the spec asks; returns every update and the final forward pass."""
+        spec = self.network.spec
+        everything = tuple(range(len(spec.data)))
+        batches = [everything] if spec.update is Update.BATCH else [(n,) for n in everything]
+        parameters = self.network.initial_values()
+        updates = []
+        state: dict[str, tuple] = {}
+        for _ in range(spec.steps):
+            for batch in batches:
+                step = len(updates) + 1
+                when = f"step {step}"
+                forwards = self.evaluate(parameters, batch, when)
+                gradients = [
+                    self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
+                    for n, f in zip(batch, forwards)
+                ]
+                data_gradient = self.combine_gradients(gradients, when)
+                gradient = self.decayed(parameters, data_gradient)
+                try:
+                    after, state = self.step(parameters, gradient, step, state)
+                except (OverflowError, ZeroDivisionError):
+                    after = (math.inf,)
+                broken = next((k for k, v in enumerate(after) if not math.isfinite(v)), None)
+                if broken is not None:
+                    name = self.parameter_name(broken) if len(after) == len(parameters) else "a parameter"
+                    raise NumericalError(self.source, when, None, f"overflow in the update of {name} ({_DIVERGES})")
+                loss_data = self.combine([f.loss for f in forwards], when)
+                loss = self.objective(loss_data, parameters)
+                updates.append(ParameterUpdate(
+                    step, batch, forwards, loss, gradient, parameters, after,
+                    loss_data=loss_data if self.rule.decay else None,
+                    data_gradient=data_gradient if self.rule.coupled else None,
+                    state=state if state else None,
+                ))
+                parameters = after
+        final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {len(updates)})")
+        return updates, final
+
+    def _guarded(self, when: str, sample: int, compute, *args):
+        """Runs one sample's forward or backward pass, turning math failures into a
+        NumericalError that names the pass (or the value) that failed."""
+        phase = "the forward pass" if compute == self.forward else "the backward pass"
+        try:
+            result = compute(*args)
+        except ZeroDivisionError:
+            raise NumericalError(self.source, when, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)") from None
+        except OverflowError:
+            raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
+        except ValueError as error:
+            if "domain" not in str(error):  # inf − inf: values grew without bound
+                raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
+            digits = getattr(self.keep, "digits", None)
+            if digits is not None:
+                raise NumericalError(
+                    self.source, when, sample + 1,
+                    f"a prediction rounds to 0 or 1 at {digits} decimals, and the loss takes its log; "
+                    "show more digits (--digits) or compute exactly (--rounding exact)",
+                ) from None
+            raise NumericalError(self.source, when, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
+        if isinstance(result, Forward):
+            named = [(f"a{layer + 1}[{unit}]", v) for layer, values in enumerate(result.out) for unit, v in enumerate(values)]
+            named.append(("the loss", result.loss))
+        else:
+            named = [(f"∂E/∂{self.parameter_name(k)}", v) for k, v in enumerate(result.gradient)]
+        for name, value in named:
+            if not math.isfinite(value):
+                raise NumericalError(self.source, when, sample + 1, f"overflow: {name} is too large to compute ({_DIVERGES})")
+        return result

@@ -1,0 +1,1 @@
+"""The spec: its schema, loading and the built-in examples."""
