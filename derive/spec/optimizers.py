@@ -71,6 +71,8 @@ class Hyperparameter:
     low: float | None = None  # the smallest value allowed (None: no bound, or a switch)
     high: float | None = None  # the value it must stay below
     above_low: bool = False  # the value must be > low, not ≥ low
+    letter: str = ""  # how the solution writes it (LaTeX)
+    alternative: str = ""  # the letter where a notation uses `letter` for something else
 
     @property
     def switch(self) -> bool:
@@ -98,6 +100,7 @@ class Assignment:
     name: str
     expression: sp.Expr
     kept: bool = True
+    letter: str = ""  # how the solution writes it (LaTeX), with the parameter as subscript
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class UpdateRule:
 _MOMENTUM, _ALPHA, _EPS = hyper("momentum"), hyper("alpha"), hyper("eps")
 _BETA1, _BETA2 = hyper("beta1"), hyper("beta2")
 _UNIT = dict(low=0.0, high=1.0)  # a decay factor in [0, 1)
-_EPSILON = Hyperparameter("eps", 1e-8, low=0.0, above_low=True)
+_EPSILON = Hyperparameter("eps", 1e-8, low=0.0, above_low=True, letter=r"\varepsilon")
 
 RULES: dict[str, UpdateRule] = {
     rule.name: rule
@@ -134,27 +137,31 @@ RULES: dict[str, UpdateRule] = {
         UpdateRule(
             "momentum",
             "Momentum",
-            (Hyperparameter("momentum", 0.9, **_UNIT), Hyperparameter("nesterov", False)),
-            (Assignment("v", _add(_mul(_MOMENTUM, previous("v")), GRADIENT)),),
+            (Hyperparameter("momentum", 0.9, **_UNIT, letter=r"\mu", alternative=r"\gamma"), Hyperparameter("nesterov", False)),
+            (Assignment("v", _add(_mul(_MOMENTUM, previous("v")), GRADIENT), letter="v"),),
             _add(THETA, _mul(-1, RATE, state("v"))),
             switched={"nesterov": _add(THETA, _mul(-1, RATE, _add(GRADIENT, _mul(_MOMENTUM, state("v")))))},
         ),
         UpdateRule(
             "rmsprop",
             "RMSprop",
-            (Hyperparameter("alpha", 0.99, **_UNIT), _EPSILON),
-            (Assignment("s", _add(_mul(_ALPHA, previous("s")), _mul(_complement(_ALPHA), sp.Pow(GRADIENT, 2, evaluate=False)))),),
+            (Hyperparameter("alpha", 0.99, **_UNIT, letter=r"\alpha", alternative=r"\rho"), _EPSILON),
+            (Assignment("s", _add(_mul(_ALPHA, previous("s")), _mul(_complement(_ALPHA), sp.Pow(GRADIENT, 2, evaluate=False))), letter="s"),),
             _add(THETA, _mul(-1, RATE, _div(GRADIENT, _add(sp.sqrt(state("s"), evaluate=False), _EPS)))),
         ),
         UpdateRule(
             "adam",
             "Adam",
-            (Hyperparameter("beta1", 0.9, **_UNIT), Hyperparameter("beta2", 0.999, **_UNIT), _EPSILON),
             (
-                Assignment("m", _add(_mul(_BETA1, previous("m")), _mul(_complement(_BETA1), GRADIENT))),
-                Assignment("v", _add(_mul(_BETA2, previous("v")), _mul(_complement(_BETA2), sp.Pow(GRADIENT, 2, evaluate=False)))),
-                Assignment("m_hat", _div(state("m"), _complement(sp.Pow(_BETA1, COUNT, evaluate=False))), kept=False),
-                Assignment("v_hat", _div(state("v"), _complement(sp.Pow(_BETA2, COUNT, evaluate=False))), kept=False),
+                Hyperparameter("beta1", 0.9, **_UNIT, letter=r"\beta_{1}"),
+                Hyperparameter("beta2", 0.999, **_UNIT, letter=r"\beta_{2}"),
+                _EPSILON,
+            ),
+            (
+                Assignment("m", _add(_mul(_BETA1, previous("m")), _mul(_complement(_BETA1), GRADIENT)), letter="m"),
+                Assignment("v", _add(_mul(_BETA2, previous("v")), _mul(_complement(_BETA2), sp.Pow(GRADIENT, 2, evaluate=False))), letter="v"),
+                Assignment("m_hat", _div(state("m"), _complement(sp.Pow(_BETA1, COUNT, evaluate=False))), kept=False, letter=r"\hat{m}"),
+                Assignment("v_hat", _div(state("v"), _complement(sp.Pow(_BETA2, COUNT, evaluate=False))), kept=False, letter=r"\hat{v}"),
             ),
             _add(THETA, _mul(-1, RATE, _div(state("m_hat"), _add(sp.sqrt(state("v_hat"), evaluate=False), _EPS)))),
             bias_correction=True,
@@ -162,6 +169,21 @@ RULES: dict[str, UpdateRule] = {
     )
 }
 OPTIMIZER_NAMES = tuple(RULES)
+# The weight decay λ is written like a hyperparameter of every rule.
+WEIGHT_DECAY = Hyperparameter("weight_decay", 0.0, low=0.0, letter=r"\lambda")
+
+
+def letters() -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """How the solution writes each hyperparameter (letter, alternative) and each state
+    or intermediate value, by name, over every rule."""
+    settings = {WEIGHT_DECAY.name: (WEIGHT_DECAY.letter, WEIGHT_DECAY.letter)}
+    values = {}
+    for rule in RULES.values():
+        for h in rule.hyperparameters:
+            settings[h.name] = (h.letter, h.alternative or h.letter)
+        for a in rule.assignments:
+            values[a.name] = a.letter or a.name
+    return settings, values
 
 
 def decoupled(update: sp.Expr) -> sp.Expr:

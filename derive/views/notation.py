@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from ..model import functions
+from ..spec.optimizers import letters as rule_letters
 from ..spec.vocabulary import NOTATION_NAMES, OVERRIDABLE, notation_problem, outside_braces, symbol_problem  # noqa: F401 (re-exported)
 from ..model.quantities import ANY_SAMPLE, ANY_SOURCE, ANY_UNIT, Kind, Partial, Quantity
 
@@ -41,15 +42,7 @@ def node_name(name: str) -> str:
     return _script(base, digits)
 
 
-_STATE_LETTERS = {"v": "v", "m": "m", "s": "s", "m_hat": r"\hat{m}", "v_hat": r"\hat{v}"}
-_HYPERPARAMETER_LETTERS = {
-    "momentum": (r"\mu", r"\gamma"),
-    "alpha": (r"\alpha", r"\rho"),
-    "beta1": (r"\beta_{1}", r"\beta_{1}"),
-    "beta2": (r"\beta_{2}", r"\beta_{2}"),
-    "eps": (r"\varepsilon", r"\varepsilon"),
-    "weight_decay": (r"\lambda", r"\lambda"),
-}
+_HYPERPARAMETER_LETTERS, _STATE_LETTERS = rule_letters()  # from the update rules' table
 
 _ANY = {ANY_UNIT: "i", ANY_SOURCE: "j", ANY_SAMPLE: "n"}
 
