@@ -150,6 +150,13 @@ RULES: dict[str, UpdateRule] = {
             _add(THETA, _mul(-1, RATE, _div(GRADIENT, _add(sp.sqrt(state("s"), evaluate=False), _EPS)))),
         ),
         UpdateRule(
+            "adagrad",
+            "Adagrad",
+            (Hyperparameter("eps", 1e-10, low=0.0, above_low=True, letter=r"\varepsilon"),),
+            (Assignment("G", _add(previous("G"), sp.Pow(GRADIENT, 2, evaluate=False)), letter="G"),),
+            _add(THETA, _mul(-1, RATE, _div(GRADIENT, _add(sp.sqrt(state("G"), evaluate=False), _EPS)))),
+        ),
+        UpdateRule(
             "adam",
             "Adam",
             (
