@@ -27,7 +27,7 @@ from tests import torch_oracle
 
 REL = 1e-9
 ABS = 1e-12
-OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam"]
 DECAYS = ["none", "coupled", "decoupled"]
 STEPS = [1, 2, 10]
 LOSSES = ["half_sse", "mse", "bce", "cross_entropy"]
@@ -52,6 +52,8 @@ def optimizer_field(rng: random.Random, kind: str):
     eps = rng.choice([1e-8, 1e-6, 1e-3])
     if kind == "rmsprop":
         return {"name": "rmsprop", "alpha": rng.choice([0.9, 0.95, 0.99, 0.999]), "eps": eps}
+    if kind == "adagrad":
+        return {"name": "adagrad", "eps": rng.choice([1e-10, 1e-8, 1e-3])}
     return {"name": "adam", "beta1": rng.choice([0.8, 0.9, 0.95]), "beta2": rng.choice([0.9, 0.99, 0.999]), "eps": eps}
 
 
@@ -252,7 +254,7 @@ def replay(spec: dict, expected: dict) -> list[str]:
     w = initial_parameters(spec)
     weights = [k for k in w if k.startswith("W")]
     zero = dict.fromkeys(w, 0.0)
-    state = {"momentum": {"v": zero}, "rmsprop": {"s": zero}, "adam": {"m": zero, "v": zero}}.get(name, {})
+    state = {"momentum": {"v": zero}, "rmsprop": {"s": zero}, "adagrad": {"G": zero}, "adam": {"m": zero, "v": zero}}.get(name, {})
     problems: list[str] = []
     for t, step in enumerate(expected["steps"], start=1):
         penalty = decay / 2 * sum(w[k] ** 2 for k in weights) if decay and not decoupled else 0.0
@@ -272,6 +274,10 @@ def replay(spec: dict, expected: dict) -> list[str]:
                 s = config["alpha"] * state["s"][k] + (1 - config["alpha"]) * g[k] ** 2
                 state["s"] = {**state["s"], k: s}
                 new[k] = shrunk - rate * g[k] / (math.sqrt(s) + config["eps"])
+            elif name == "adagrad":
+                G = state["G"][k] + g[k] ** 2
+                state["G"] = {**state["G"], k: G}
+                new[k] = shrunk - rate * g[k] / (math.sqrt(G) + config["eps"])
             else:
                 b1, b2 = config["beta1"], config["beta2"]
                 m = b1 * state["m"][k] + (1 - b1) * g[k]
@@ -348,8 +354,9 @@ def test_sgd_with_decay_has_data_loss_but_no_state(mode):
     ({"name": "momentum", "momentum": 0.9, "nesterov": False}, {"v"}),
     ({"name": "momentum", "momentum": 0.9, "nesterov": True}, {"v"}),
     ({"name": "rmsprop", "alpha": 0.99, "eps": 1.0e-8}, {"s"}),
+    ({"name": "adagrad", "eps": 1.0e-10}, {"G"}),
     ({"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1.0e-8}, {"m", "v"}),
-], ids=["momentum", "nesterov", "rmsprop", "adam"])
+], ids=["momentum", "nesterov", "rmsprop", "adagrad", "adam"])
 def test_frozen_biases_have_no_state(optimizer, names):
     spec = small_spec(optimizer=optimizer, weight_decay=0.01)
     for layer in spec["layers"]:
@@ -389,3 +396,14 @@ def test_bad_optimizer_fields_name_the_field(valid, invalid, field):
     with pytest.raises(derive.SpecError) as caught:
         derive.solve(small_spec(**invalid))
     assert field in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_built_in_examples_match_torch(name):
+    """The shipped examples, whose documents are in outputs/, train as torch.optim does."""
+    import yaml
+
+    from derive.spec.examples import path
+
+    spec = yaml.safe_load(path(name).read_text())
+    assert not differences(solve(spec), torch_oracle.train(spec))

@@ -7,6 +7,7 @@ gives the gradient, and the update is made by the real `torch.optim` optimizer:
 - sgd (no `optimizer` field, `optimizer: sgd`): `SGD(lr)`;
 - momentum: `SGD(lr, momentum=μ, nesterov=…, dampening=0)`, state `momentum_buffer` → "v";
 - rmsprop: `RMSprop(lr, alpha, eps)` (no momentum, not centered), state `square_avg` → "s";
+- adagrad: `Adagrad(lr, lr_decay=0, initial_accumulator_value=0, eps)`, state `sum` → "G";
 - adam: `Adam(lr, betas, eps)` (no amsgrad), state `exp_avg` → "m", `exp_avg_sq` → "v";
   decoupled weight decay: `AdamW`.
 
@@ -26,7 +27,10 @@ from __future__ import annotations
 import torch
 
 DTYPE = torch.float64
-STATE_NAMES = {"sgd": {}, "momentum": {"v": "momentum_buffer"}, "rmsprop": {"s": "square_avg"}, "adam": {"m": "exp_avg", "v": "exp_avg_sq"}}
+STATE_NAMES = {
+    "sgd": {}, "momentum": {"v": "momentum_buffer"}, "rmsprop": {"s": "square_avg"}, "adagrad": {"G": "sum"},
+    "adam": {"m": "exp_avg", "v": "exp_avg_sq"},
+}
 
 
 def optimizer_config(spec: dict) -> dict:
@@ -149,6 +153,9 @@ def make_optimizer(net: Network, config: dict, rate: float, decay: float, decoup
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=rate, alpha=float(config["alpha"]), eps=float(config["eps"]),
                                    momentum=0.0, centered=False, foreach=False)
+    if name == "adagrad":
+        return torch.optim.Adagrad(groups, lr=rate, lr_decay=0.0, initial_accumulator_value=0.0, eps=float(config["eps"]),
+                                   foreach=False)
     if name == "adam":
         kind = torch.optim.AdamW if adamw else torch.optim.Adam
         return kind(groups, lr=rate, betas=(float(config["beta1"]), float(config["beta2"])), eps=float(config["eps"]),
