@@ -19,7 +19,7 @@ import sympy as sp
 from ..errors import UsageError
 from .figures import loss_curve, network_diagram
 from .graph import GraphSolution, solve_graph
-from .updates import DECAY_SYMBOL, constants, gradient_of, rule_view, substituted, weight_decay
+from .updates import DECAY_SYMBOL, constants, gradient_of, rule_view, substituted, update_of, weight_decay
 from ..model.functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, PREDICTIONS, TARGETS, TERM, UNIT, Activation
 from ..model.network import Network, NetworkLayer
 from ..model.numeric import DEFAULT_DIGITS, Backward, CompiledNetwork, Forward, ParameterUpdate, Run, carried, exact
@@ -718,11 +718,11 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
         updates, updates_brief = [], []
         for parameter in network.trainable:
             position = network.parameters.index(parameter)
-            rule = _add(parameter, _mul(-1, network.learning_rate, partial(overall, parameter)))
+            rule = update_of(network, parameter)  # θ − η ∂E/∂θ, from the update rules' table
             updates.append(equation(updated(parameter), [Form(rule), Form(rule, update_values)], first.after[position]))
             updates_brief.append(equation(updated(parameter), [Form(rule, update_values)], first.after[position]))
         theta = symbol(Quantity(Kind.PARAMETER))
-        update_rule = equation(updated(theta), [Form(_add(theta, _mul(-1, network.learning_rate, partial(overall, theta))))])
+        update_rule = equation(updated(theta), [Form(update_of(network, theta))])
     else:
         rule_record = rule_view(network, first, update_values, run.updates[1:])
         updates = [lines[-1] for lines in rule_record.parameters]

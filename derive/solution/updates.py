@@ -87,6 +87,11 @@ def _lhs(network: Network, parameter: sp.Symbol, name: str | None) -> sp.Symbol:
     return state_of(parameter, name, after=kept)
 
 
+def update_of(network: Network, parameter: sp.Symbol) -> sp.Expr:
+    """The rule's update of one parameter (θ* = …), in the parameter's own symbols."""
+    return substituted(_rule_expressions(network, quantity_of(parameter).kind is Kind.WEIGHT)[-1][1], _replacements(network, parameter))
+
+
 def constants(network: Network) -> dict[sp.Symbol, float]:
     """The rule's settings and the weight decay by symbol (switches are not numbers)."""
     values: dict[sp.Symbol, float] = {
