@@ -21,6 +21,7 @@ import sympy as sp
 
 from ..model import functions
 from ..spec.optimizers import letters as rule_letters
+from .printing import derivative_latex
 from ..spec.vocabulary import NOTATION_NAMES, OVERRIDABLE, notation_problem, outside_braces, symbol_problem  # noqa: F401 (re-exported)
 from ..model.quantities import ANY_SAMPLE, ANY_SOURCE, ANY_UNIT, Kind, Partial, Quantity
 
@@ -108,7 +109,7 @@ class Notation:
 
     def latex(self, quantity: Quantity | Partial) -> str:
         if isinstance(quantity, Partial):
-            return rf"\frac{{\partial {self.latex(quantity.of)}}}{{\partial {self.latex(quantity.wrt)}}}"
+            return derivative_latex(self.latex(quantity.of), self.latex(quantity.wrt))
         mark = self.star if quantity.updated else self.final_mark if quantity.final else ""
         if quantity.state is not None:
             # m of w: the parameter's symbol as the subscript, the update's mark above

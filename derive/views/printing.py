@@ -92,6 +92,11 @@ def is_given(sym) -> bool:
     return quantity.kind in (Kind.WEIGHT, Kind.BIAS) and not quantity.updated and not quantity.final
 
 
+def derivative_latex(of: str, wrt: str) -> str:
+    """∂of/∂wrt as a fraction: the one place partial derivatives are written."""
+    return rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
+
+
 def number_text(value: float, digits: int = DEFAULT_DIGITS, exact: bool = False) -> str:
     """The same number as plain text, for pictures: −0.34, 1.23×10⁻⁴."""
     mantissa, exponent = _rounded(value, digits, exact)
@@ -206,7 +211,7 @@ class TexPrinter(LatexPrinter):
             return super()._print_Derivative(expr)
         variable = self._print(expr.variables[0])
         if expr.expr.is_Symbol:
-            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {variable}}}"
+            return derivative_latex(self._print(expr.expr), variable)
         # d for a function of one variable; \Big( … \Big) so that a long weighted sum may break over lines.
         d = "d" if expr.expr.free_symbols == {expr.variables[0]} else r"\partial"
         return rf"\frac{{{d}}}{{{d} {variable}}} \Big({self._print(expr.expr)}\Big)"
