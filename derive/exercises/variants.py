@@ -29,6 +29,7 @@ from ..model.quantities import Kind, node, partial, quantity_of, updated
 from ..solution.record import Solution
 from ..spec.schema import GraphSpec, Rounding, Spec, load_spec
 from ..solution.graph import GraphSolution, circuit_of
+from ..solution.updates import gradient_of
 
 MAX_SEED = 0xFFFF  # the seed is part of a variant's id, as four hex digits
 MAX_ATTEMPTS = 500
@@ -162,7 +163,7 @@ def _askable(network: Network) -> dict[str, Question]:
             questions[quantity_of(z).key] = Question(quantity_of(z).key, QuestionKind.FORWARD, z, unit=a, role="pre_activation")
             kind = QuestionKind.PREDICTION if layer.is_output else QuestionKind.FORWARD
             questions[quantity_of(a).key] = Question(quantity_of(a).key, kind, a, unit=a, role="activation")
-    loss = network.loss_symbol()
+    loss = gradient_of(network)  # E, or J = E + (λ/2) Σ w² with coupled weight decay: what the key holds
     questions["loss"] = Question("loss", QuestionKind.LOSS, loss)
     for kind, prefix, name in ((QuestionKind.GRADIENT, "grad", lambda p: partial(loss, p)), (QuestionKind.UPDATE, "new", updated)):
         for layer in network.layers:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -245,8 +245,10 @@ def carried_significant(keep: Keep) -> Keep:
     def significant(value: float) -> float:
         if value == 0 or not math.isfinite(value):
             return value
-        decimals = max(digits, digits - 1 - math.floor(math.log10(abs(value))))
-        return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=_EXACT)) + 0.0
+        # the decimals of `digits` significant figures, judged on the value as `carried` reads
+        # it (to 14 digits), so that 0.01225 is a tie, not 0.012249999…
+        leading = math.floor(math.log10(float(f"{abs(value):.14g}")))
+        return carried(max(digits, digits - 1 - leading))(value)
 
     significant.digits = digits  # type: ignore[attr-defined]
     significant.significant = True  # type: ignore[attr-defined]
@@ -355,7 +357,11 @@ class CompiledNetwork:
 
     def penalty(self, parameters: Sequence[float]) -> float:
         """(λ/2) Σ w² over the weights (biases excluded)."""
-        return self.rule.decay / 2 * math.fsum(p * p for p, weight in zip(parameters, self.weight_mask) if weight)
+        return self.rule.decay / 2 * self.squares(parameters)
+
+    def squares(self, parameters: Sequence[float]) -> float:
+        """Σ w² over the weights, a shown value of its own."""
+        return self.keep(math.fsum(p * p for p, weight in zip(parameters, self.weight_mask) if weight))
 
     def objective(self, loss: float, parameters: Sequence[float]) -> float:
         """The loss the update minimises: the data loss, plus the penalty when weight decay

@@ -29,6 +29,7 @@ class Kind(Enum):
     HYPERPARAMETER = "hyper"  # a setting of the update rule (β₁, μ, ε) or the weight decay λ, by `name`
     UPDATE_COUNT = "t"  # the number of the update, from 1 (Adam's bias correction)
     NODE = "node"  # an input or a gate of a computational graph, by `name`
+    SQUARED_WEIGHTS = "sum_w2"  # Σ w² over every weight, the weight-decay penalty's sum
 
 
 # Indices that stand for any unit (i), any input of a unit (j), any sample (n): the general

@@ -702,7 +702,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
         for parameter in network.trainable:
             terms = [partial(network.loss_symbol(n + 1), parameter) for n in samples]
             total = _combined(network, terms)
-            value = first.gradient[network.parameters.index(parameter)]
+            value = (first.data_gradient or first.gradient)[network.parameters.index(parameter)]  # ∂E/∂θ, before any decay
             gradient_values[partial(overall, parameter)] = value
             combined.append(equation(partial(overall, parameter), [Form(total), Form(total, gradient_values)], value))
             combined_brief.append(equation(partial(overall, parameter), [Form(total, gradient_values)], value))
@@ -731,7 +731,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
 
     again = run.repeated
     repeated, repeated_values = _forward_pass(network, compiled, samples, again, first.after, star=True)
-    decay = weight_decay(network, first, compiled.combine([f.loss for f in again]), run.repeated_loss, first.after)
+    decay = weight_decay(network, compiled, first, compiled.combine([f.loss for f in again]), run.repeated_loss, first.after)
     trainable = set(network.trainable)
     return DetailedStep(
         samples=tuple(n + 1 for n in samples),
@@ -810,7 +810,7 @@ def _summary(network: Network, first: ParameterUpdate) -> Summary:
         for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
             rows.append(ValueRow(z, tuple(f.pre[index][i] for f in first.forwards)))
             rows.append(ValueRow(a, tuple(f.out[index][i] for f in first.forwards)))
-    loss = network.loss_symbol()
+    loss = gradient_of(network)  # E, or J = E + (λ/2) Σ w² with coupled weight decay
     trainable = set(network.trainable)
     gradients = [
         ValueRow(partial(loss, p), (first.gradient[n], first.after[n]))
@@ -852,6 +852,7 @@ def _training(network: Network, run: Run) -> Training:
             column = sp.ImmutableMatrix([[final(b)] for b in layer.biases])
             final_parameters.append(equation(final(layer.bias_vector), [Form(column, values)]))
     return Training(
+        loss=gradient_of(network),
         rows=tuple(shown),
         per_sample=network.spec.update.value == "sample",
         updates=len(run.updates),

@@ -246,6 +246,8 @@ class RuleStep:
     step: int
     columns: tuple[sp.Basic, ...]
     rows: tuple[ValueRow, ...]
+    samples: tuple[int, ...] = ()  # from 1: the samples the update used
+    continued: bool = False  # the rest of a table too long for one page
 
 
 @dataclass(frozen=True)
@@ -257,11 +259,13 @@ class UpdateRuleView:
     settings: tuple[Equation, ...]  # β₁ = 0.9, …
     rule: tuple[Equation, ...]  # each assignment and the update, for a parameter θ
     state: tuple[str, ...]  # the values kept from one update to the next
+    previous: sp.Symbol | None  # the first state before the update (m_θ), to name the convention
     nesterov: bool
     parameters: tuple[tuple[Equation, ...], ...]  # per trainable parameter, the first update's lines
     parameters_brief: tuple[tuple[Equation, ...], ...]  # the same with the numbers only
-    later: tuple[RuleStep, ...]  # the next few updates
+    later: tuple[RuleStep, ...]  # the next few updates, long tables split
     later_total: int  # how many updates follow the first
+    later_total_shown: int  # how many of them have tables
     decoupled: bool  # the update also subtracts η λ θ (decoupled weight decay)
 
 
@@ -269,9 +273,9 @@ class UpdateRuleView:
 class WeightDecay:
     mode: str  # coupled | decoupled
     rate: Equation  # λ = …
-    objective: Equation | None  # J = E + (λ/2) Σ w² (coupled)
+    objective: tuple[Equation, ...] | None  # Σ w² = …, then J = E + (λ/2) Σ w² (coupled)
     gradients: tuple[Equation, ...]  # ∂J/∂w = ∂E/∂w + λ w, per trainable weight (coupled)
-    repeated_objective: Equation | None  # J* after the update (coupled)
+    repeated_objective: tuple[Equation, ...] | None  # the same after the update (coupled)
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,7 @@ class Training:
     """Several updates: the loss before each (a selection when there are many) and after the
     last; the table and the curve show the same points."""
 
+    loss: sp.Symbol  # what the rows hold: the loss E, or J with coupled weight decay
     rows: tuple[LossRow, ...]
     per_sample: bool  # one update per sample: the rows say which
     updates: int

@@ -20,6 +20,8 @@ from .record import Equation, Form, RuleStep, UpdateRuleView, ValueRow, WeightDe
 
 # Later updates get a table each, up to this many (the JSON key has every one).
 MAX_STATE_TABLES = 5
+# Rows per table: a longer one is split, to fit a page.
+MAX_TABLE_ROWS = 20
 COUNT_SYMBOL = symbol(Quantity(Kind.UPDATE_COUNT))
 OBJECTIVE = symbol(Quantity(Kind.OBJECTIVE))
 DECAY_SYMBOL = hyperparameter("weight_decay")
@@ -110,6 +112,7 @@ def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbo
     expressions = _rule_expressions(network)
     theta = symbol(Quantity(Kind.PARAMETER))
     stated = [equation(_lhs(network, theta, name), [Form(substituted(expr, _replacements(network, theta)))]) for name, expr in expressions]
+    first_state = rule.state[0] if rule.state else None
     settings = tuple(equation(symbol_, [], value) for symbol_, value in constants(network).items() if symbol_ != DECAY_SYMBOL)
 
     lines, brief = [], []
@@ -141,37 +144,51 @@ def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbo
             position = network.parameters.index(parameter)
             row = [update.gradient[position]] + [update.state[a.name][position] for a in rule.assignments] + [update.after[position]]
             rows.append(ValueRow(parameter, tuple(row)))
-        tables.append(RuleStep(update.step, tuple(columns), tuple(rows)))
+        samples = tuple(n + 1 for n in update.samples)
+        for start in range(0, len(rows), MAX_TABLE_ROWS):
+            tables.append(RuleStep(update.step, tuple(columns), tuple(rows[start : start + MAX_TABLE_ROWS]), samples, start > 0))
     return UpdateRuleView(
         name=rule.name,
         label=rule.label,
         settings=settings,
         rule=tuple(stated),
         state=rule.state,
+        previous=state_of(theta, first_state, after=False) if first_state else None,
         nesterov=bool(_settings(network).get("nesterov")),
         parameters=tuple(lines),
         parameters_brief=tuple(brief),
         later=tuple(tables),
         later_total=len(later),
+        later_total_shown=min(len(later), MAX_STATE_TABLES),
         decoupled=bool(spec.weight_decay) and not coupled(network),
     )
 
 
-def penalty_line(network: Network, parameters: Sequence[float], loss: sp.Symbol, loss_value: float, value: float, star: bool = False) -> Equation:
-    """J = E + (λ/2)(w₁² + w₂² + …) with its numbers: the weights only, not the biases."""
+def penalty_lines(
+    network: Network, compiled, parameters: Sequence[float], loss: sp.Symbol, loss_value: float, value: float, star: bool = False
+) -> tuple[Equation, Equation]:
+    """Σ w² = w₁² + w₂² + … (the weights only, not the biases), then J = E + (λ/2) Σ w²,
+    each with its numbers: two lines, so that a long sum can break."""
     name = updated if star else (lambda s: s)
     weights = [name(p) for p in network.parameters if quantity_of(p).kind is Kind.WEIGHT]
-    squares = sp.Add(*[sp.Pow(w, 2, evaluate=False) for w in weights], evaluate=False)
-    half = sp.Mul(sp.Rational(1, 2), DECAY_SYMBOL, evaluate=False)
-    expression = sp.Add(loss, sp.Mul(half, squares, evaluate=False), evaluate=False)
     numbers = {name(p): v for p, v in zip(network.parameters, parameters)}
+    total = symbol(Quantity(Kind.SQUARED_WEIGHTS, updated=star))
+    numbers[total] = compiled.squares(parameters)
+    squares = sp.Add(*[sp.Pow(w, 2, evaluate=False) for w in weights], evaluate=False) if len(weights) > 1 else sp.Pow(weights[0], 2, evaluate=False)
+    half = sp.Mul(sp.Rational(1, 2), DECAY_SYMBOL, evaluate=False)
+    expression = sp.Add(loss, sp.Mul(half, total, evaluate=False), evaluate=False)
     numbers[loss] = loss_value
     numbers[DECAY_SYMBOL] = network.spec.weight_decay
     lhs = updated(OBJECTIVE) if star else OBJECTIVE
-    return equation(lhs, [Form(expression), Form(expression, numbers)], value)
+    return (
+        equation(total, [Form(squares), Form(squares, numbers)], numbers[total]),
+        equation(lhs, [Form(expression), Form(expression, numbers)], value),
+    )
 
 
-def weight_decay(network: Network, first: ParameterUpdate, repeated_loss: float, repeated_objective: float, after: Sequence[float]) -> WeightDecay | None:
+def weight_decay(
+    network: Network, compiled, first: ParameterUpdate, repeated_loss: float, repeated_objective: float, after: Sequence[float]
+) -> WeightDecay | None:
     spec = network.spec
     if not spec.weight_decay:
         return None
@@ -179,7 +196,7 @@ def weight_decay(network: Network, first: ParameterUpdate, repeated_loss: float,
     if not coupled(network):
         return WeightDecay(spec.weight_decay_mode.value, rate, None, (), None)
     loss = network.loss_symbol()
-    objective = penalty_line(network, first.before, loss, first.loss_data, first.loss)
+    objective = penalty_lines(network, compiled, first.before, loss, first.loss_data, first.loss)
     numbers: dict[sp.Symbol, float] = {DECAY_SYMBOL: spec.weight_decay}
     gradients = []
     for position, parameter in enumerate(network.parameters):
@@ -189,5 +206,5 @@ def weight_decay(network: Network, first: ParameterUpdate, repeated_loss: float,
         numbers[partial(loss, parameter)] = first.data_gradient[position]
         expression = sp.Add(partial(loss, parameter), sp.Mul(DECAY_SYMBOL, parameter, evaluate=False), evaluate=False)
         gradients.append(equation(partial(OBJECTIVE, parameter), [Form(expression), Form(expression, numbers)], first.gradient[position]))
-    repeated = penalty_line(network, after, network.loss_symbol(updated=True), repeated_loss, repeated_objective, star=True)
+    repeated = penalty_lines(network, compiled, after, network.loss_symbol(updated=True), repeated_loss, repeated_objective, star=True)
     return WeightDecay(spec.weight_decay_mode.value, rate, objective, tuple(gradients), repeated)

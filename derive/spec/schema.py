@@ -30,7 +30,7 @@ from ..limits import (
     Limits,
 )
 from .expression import Expression, NamedNode, parse_expression, parse_nodes, variables
-from .optimizers import OPTIMIZER_NAMES, RULES
+from .optimizers import OPTIMIZER_NAMES, RULES, WEIGHT_DECAY
 from .vocabulary import ACTIVATION_NAMES, LOSS_NAMES, NOTATION_NAMES, OVERRIDABLE, notation_problem, symbol_problem
 
 
@@ -544,6 +544,7 @@ def _validate(raw: Any, *, source: str, name: str, limits: Limits = DEFAULT_LIMI
     if weight_decay < 0:
         raise top.error("weight_decay", f"expected a number ≥ 0, got {weight_decay:g}")
     mode = DecayMode(top.choice("weight_decay_mode", top.data.get("weight_decay_mode", "coupled"), tuple(m.value for m in DecayMode), "weight decay mode"))
+    _check_symbols(top, notation, optimizer, weight_decay, mode)
     return Spec(
         name=name,
         source=source,
@@ -606,6 +607,28 @@ def _validate_graph(raw: Mapping[str, Any], *, source: str, name: str) -> GraphS
     values = tuple((n, fields.number(n, raw_values[n])) for n in inputs)
     rounding = _rounding(top)
     return GraphSpec(name, source, Text(title), text, tree, nodes, values, rounding)
+
+
+def _check_symbols(top: _Fields, notation: NotationChoice | None, optimizer: Optimizer, decay: float, mode: DecayMode) -> None:
+    """A symbol the spec renames must not be one the update rule or the weight decay writes
+    (loss: m with Adam's m, learning_rate: \\varepsilon beside Adam's ε, loss: J with the
+    penalised loss J)."""
+    if notation is None or not notation.overrides:
+        return
+    rule = RULES[optimizer.name]
+    taken = {a.letter: f"the {rule.label} update's {a.name}" for a in rule.assignments}
+    # a setting's letter, where it has no second choice to fall back on
+    taken.update({h.letter: f"the {rule.label} setting {h.name}" for h in rule.hyperparameters if h.letter and not h.alternative})
+    if rule.bias_correction:
+        taken["t"] = "the update count t"
+    if decay:
+        taken[WEIGHT_DECAY.letter] = "the weight decay"
+        if mode is DecayMode.COUPLED:
+            taken["J"] = "the loss with the weight-decay penalty"
+    for key, value in notation.overrides:
+        clash = taken.get(value.strip())
+        if clash:
+            raise top.error(f"notation.{key}", f"{quoted(value)} is already {clash}; choose another symbol")
 
 
 def _optimizer(top: _Fields, raw: Any) -> Optimizer:

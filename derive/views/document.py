@@ -23,6 +23,7 @@ import sympy as sp
 
 from ..solution.derivation import check_digits, solve
 from ..errors import DeriveError, UsageError, plain, quoted
+from ..model.quantities import quantity_of
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from ..solution.record import Equation, Form, Solution
@@ -235,7 +236,7 @@ def _pictures(solution: Solution, options: Options, curve: bool = True) -> dict[
         return {f"{options.stem}.circuit.svg": circuit_svg(solution.diagram, options.digits, exact=solution.rounding is Rounding.CARRY)}
     pictures = {f"{options.stem}.network.svg": network_svg(solution.diagram, notation, options.digits)}
     if curve and solution.training is not None:
-        pictures[f"{options.stem}.loss.svg"] = loss_svg(solution.training.curve, notation.loss, options.digits)
+        pictures[f"{options.stem}.loss.svg"] = loss_svg(solution.training.curve, notation.latex(quantity_of(solution.training.loss)), options.digits)
     return pictures
 
 

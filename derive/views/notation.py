@@ -123,6 +123,8 @@ class Notation:
             return node_name(quantity.name)
         if quantity.kind is Kind.OBJECTIVE:
             return _script("J", sup=mark)
+        if quantity.kind is Kind.SQUARED_WEIGHTS:
+            return r"\sum w^{2}" if not mark else rf"\sum \left(w^{{{mark}}}\right)^{{2}}"
         return self._name(quantity, mark)
 
     def hyperparameter(self, name: str) -> str:

@@ -19,7 +19,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from ..model.numeric import DEFAULT_DIGITS
+from ..model.numeric import DEFAULT_DIGITS, carried, carried_significant
 from ..model.quantities import Kind, Quantity, quantity_of
 from ..solution.record import Braced
 
@@ -61,6 +61,12 @@ def _rounded(value: float, digits: int, exact: bool = False) -> tuple[str, int |
     short = _short_decimal(value) if exact else None
     if short is not None and abs(value) < LARGEST_PLAIN:
         return ("0" if short in ("-0", "") else short), None
+    if exact and abs(value) < 1 and half_up(value, digits) != 0:
+        # a short number Python writes with an exponent (8.464e-05, a state carried to its
+        # significant figures) is written out when rounding it to the digits would change it
+        written = format(Decimal(repr(value)), "f")
+        if len(written.partition(".")[2]) <= EXACT_DECIMALS:
+            return written, None
     if abs(value) >= LARGEST_PLAIN or half_up(value, digits) == 0:
         mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
         if "." in mantissa:
@@ -90,6 +96,17 @@ def is_given(sym) -> bool:
     if quantity.kind in (Kind.INPUT, Kind.TARGET, Kind.LEARNING_RATE):
         return True
     return quantity.kind in (Kind.WEIGHT, Kind.BIAS) and not quantity.updated and not quantity.final
+
+
+def shown_number(sym, value: float, digits: int, short_numbers: bool) -> str:
+    """The value of a symbol as a line shows it: a given number as given; an update rule's
+    state (m, v, s) to at least `digits` significant figures, as it is carried; any other
+    to `digits` decimals (in full when values are carried, see TexPrinter)."""
+    quantity = quantity_of(sym) if isinstance(sym, sp.Symbol) else None
+    if isinstance(quantity, Quantity) and quantity.state is not None and not short_numbers:
+        value = carried_significant(carried(digits))(value)
+        return format_number(value, digits, exact=True)
+    return format_number(value, digits, short_numbers or (isinstance(sym, sp.Symbol) and is_given(sym)))
 
 
 def derivative_latex(of: str, wrt: str) -> str:
@@ -137,8 +154,7 @@ class TexPrinter(LatexPrinter):
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         if expr in self._values:
-            exact = self._settings["short_numbers"] or is_given(expr)
-            text = format_number(self._values[expr], self._settings["digits"], exact)
+            text = shown_number(expr, self._values[expr], self._settings["digits"], self._settings["short_numbers"])
             if text.startswith("-") and self._needs_sign_brackets(expr):
                 return rf"\left({text}\right)"
             if text.startswith("-") and self._parent() is not None and self._parent().is_Relational:
@@ -345,7 +361,7 @@ class Printer:
         parts = [self.expression(equation.lhs)]
         parts += [self.expression(form.expr, form.values) for form in equation.forms]
         if equation.value is not None:
-            parts.append(self.number(equation.value, given=equation.lhs.is_Symbol and is_given(equation.lhs)))
+            parts.append(shown_number(equation.lhs, equation.value, self.digits, self.short_numbers))
         self._printed[id(equation)] = (equation, parts)
         return parts
 
