@@ -16,7 +16,10 @@ from tests.test_render import BRANCHES
 
 
 def _functions(spec) -> dict:
-    layers = derive.load_spec(spec).layers
+    loaded = derive.load_spec(spec)
+    if loaded.kind == "graph":
+        return function_table()
+    layers = loaded.layers
     slopes = {layer.alpha for layer in layers if layer.activation == "leaky_relu" and layer.alpha is not None}
     return function_table(str(slopes.pop()) if slopes else "0.01")
 
@@ -35,7 +38,12 @@ VIEWS = [
     for example in ("esuli", "students", "elbasheer")
     for notation in (None, "esuli", "flat", "matrix")
     for detail in ("handout", "full", "compact")
-] + [("elbasheer", "single", "handout"), ("elbasheer", "single", "full")]
+] + [("elbasheer", "single", "handout"), ("elbasheer", "single", "full")] + [
+    (example, notation, detail)
+    for example in ("momentum", "adam")
+    for notation in (None, "esuli", "matrix")
+    for detail in ("handout", "full")
+] + [("circuit", None, "handout"), ("circuit", None, "compact")]
 
 
 @pytest.mark.parametrize("example,notation,detail", VIEWS)
@@ -53,6 +61,8 @@ def test_other_digits(digits, calculator_tally):
 
 TEMPLATES = {
     "esuli": dict(spec="esuli"),
+    "adam": dict(spec="adam"),
+    "circuit": dict(spec="circuit"),
     "2-2-1 tanh/sigmoid bce": dict(shape=[2, 2, 1], activations=["tanh", "sigmoid"], loss="bce"),
     "3-3-2 relu/softmax": dict(shape=[3, 3, 2], activations=["relu", "softmax"], loss="cross_entropy"),
     "2-2-2 leaky/linear mse": dict(shape=[2, 2, 2], activations=["leaky_relu", "linear"], loss="mse"),
@@ -72,10 +82,21 @@ def test_exercise_solutions(template, seed, calculator_tally):
         _check_document(variant.solution("md"), variant.digits, _functions(variant.spec), calculator_tally)
 
 
+RULES = [None, {"name": "momentum", "momentum": 0.9}, {"name": "momentum", "momentum": 0.5, "nesterov": True},
+         {"name": "rmsprop", "alpha": 0.9}, {"name": "adagrad"}, {"name": "adam"}]
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_random_networks(seed, calculator_tally):
+    """Random networks, with each update rule and weight decay in turn."""
     spec = _random_spec(random.Random(1000 + seed))
     spec["steps"] = 1 + seed % 3
+    if RULES[seed % len(RULES)]:
+        spec["optimizer"] = RULES[seed % len(RULES)]
+    if seed % 4 == 1:
+        spec["weight_decay"] = 0.05
+    elif seed % 4 == 3:
+        spec.update(weight_decay=0.05, weight_decay_mode="decoupled")
     markdown = derive.render(derive.solve(spec), "md", detail="full" if seed % 2 else "handout")
     assert _check_document(markdown, 3, _functions(spec), calculator_tally) >= 5
 

@@ -362,14 +362,16 @@ class _Layout:
         """Just over the gate if nothing of its own is there; else over all it holds,
         within its column (a long name widens the column's lane zone)."""
         node = self.nodes[place.name]
-        _, width, height = self.size(node.gate)
+        height = self.size(node.gate)[2]
         name_width = _name_width(place.name)
+        # The column's own stretch: tracks run on either side of it.
+        left_limit, right_limit = self.lane_zone(place.column)[0], self.half[place.column] + self.trunk[place.column]
         bottom = height / 2 + GAP
         close = (-name_width / 2, bottom, name_width / 2, bottom + NAME_HEIGHT)
-        if not any(_overlap(close, box, GAP) for box in boxes[1:]) and not any(_crosses(close, s) for s in segments):
+        inside = left_limit <= close[0] and close[2] <= right_limit
+        if inside and not any(_overlap(close, box, GAP) for box in boxes[1:]) and not any(_crosses(close, s) for s in segments):
             return close
         bottom = max(box[3] for box in boxes) + GAP
-        left_limit, right_limit = self.lane_zone(place.column)[0], self.half[place.column] + self.trunk[place.column]
         right = min(name_width / 2, right_limit)
         left = right - name_width
         if left < left_limit - self.extra[place.column]:
@@ -601,28 +603,20 @@ class _Layout:
                 close = sum(2 if abs(lane - place.y) > 1e-9 else 50 for lane in lanes if abs(lane - place.y) < 2 * CLEARANCE)
                 return crossings + close + (1 if left[2] - 1e-9 <= place.y <= left[3] + 1e-9 else 0)
 
-            if len(spines) <= 6:
-                orders = itertools.permutations(range(len(spines)))
-                best = min(orders, key=lambda order: sum(cost(spines[a], spines[b]) for i, a in enumerate(order) for b in order[i + 1 :]))
-                spines = [spines[k] for k in best]
-            else:
-                spines.sort(key=functools.cmp_to_key(lambda a, b: cost(a, b) - cost(b, a)))
+            spines = [spines[k] for k in _least_crossing([[cost(a, b) for b in spines] for a in spines])]
             for k, (place, _, _, _) in enumerate(spines):
                 self.track[id(place)] = TRACK * (k + 1)
             self.track_count[c] = len(spines)
-            # Two wires that swap heights exactly would run on each other between their
-            # tracks whatever the order: they cross as an X from one track to the other.
-            single = [
-                (place, lanes[0]) for place, lanes, _, _ in spines
-                if len(lanes) == 1 and (place.kind == "dummy" or place.name not in self.splits)  # no trunk ends at its track
-            ]
-            for i, (a, lane_a) in enumerate(single):
-                for b, lane_b in single[i + 1 :]:
-                    if id(a) in self.crossed or id(b) in self.crossed:
-                        continue
-                    if abs(lane_a - b.y) < 1e-6 and abs(lane_b - a.y) < 1e-6:
-                        tracks = sorted((self.track[id(a)], self.track[id(b)]))
-                        self.crossed[id(a)] = self.crossed[id(b)] = (tracks[0], tracks[1])
+            # A wire whose height before or after its track is another's after or before
+            # its own would run on that one between the two tracks, whatever their order:
+            # it crosses the whole track zone slantwise instead (two that swap heights make
+            # an X). Only one with a single lane here and no trunk ending at its track.
+            for place, lanes, _, _ in spines:
+                if len(lanes) != 1 or (place.kind != "dummy" and place.name in self.splits):
+                    continue
+                others = [(other, other_lanes) for other, other_lanes, _, _ in spines if other is not place]
+                if any(abs(lanes[0] - other.y) < 1e-6 or any(abs(lane - place.y) < 1e-6 for lane in other_lanes) for other, other_lanes in others):
+                    self.crossed[id(place)] = (TRACK / 2, TRACK * (len(spines) + 0.5))
 
     def _across(self) -> None:
         self.x = [0.0] * self.columns
@@ -732,7 +726,7 @@ class _Layout:
         """From the source's side to the gate: along tracks and through dummies."""
         path = self.paths[gate, position] + [self.place[gate]]
         points = [self._exit(path[0])]
-        for source, destination in zip(path, path[1:]):
+        for source, destination in itertools.pairwise(path):
             height = destination.y + (self.lane(gate, position) if destination.kind == "gate" else 0.0)
             track = self._track_x(source)
             if id(source) in self.crossed:
@@ -766,7 +760,7 @@ class _Layout:
             contribution = contributions[gate, position]
             share = contribution.value if gate not in self.gradients else self.gradient(gate) * contribution.local
             points = _unshared(_simplified([(split, place.y)] + self._path(gate, position)[1:]), drawn)
-            drawn += list(zip(points, points[1:]))
+            drawn += list(itertools.pairwise(points))
             value_slot, gradient_slot = self._lane_slots(gate, position)
             wires.append(Wire(WireKind.BRANCH, name, name, gate, position, points, value, float(share), value_slot, gradient_slot))
         return wires
@@ -810,6 +804,29 @@ class _Layout:
         return tuple(dots)
 
 
+def _least_crossing(pairs: list[list[int]]) -> list[int]:
+    """An order of tracks with the least sum of pairs[a][b] over a before b: every order
+    for a few, else pairwise first, then each moved to where it costs least, while that
+    helps."""
+
+    def total(order: list[int]) -> int:
+        return sum(pairs[a][b] for i, a in enumerate(order) for b in order[i + 1 :])
+
+    if len(pairs) <= 6:
+        return list(min(itertools.permutations(range(len(pairs))), key=lambda order: total(list(order))))
+    best = sorted(range(len(pairs)), key=functools.cmp_to_key(lambda a, b: pairs[a][b] - pairs[b][a]))
+    for _ in range(20):
+        improved = False
+        for k in list(best):
+            rest = [m for m in best if m != k]
+            candidate = min((rest[:i] + [k] + rest[i:] for i in range(len(rest) + 1)), key=total)
+            if total(candidate) < total(best):
+                best, improved = candidate, True
+        if not improved:
+            break
+    return best
+
+
 def _unshared(points: tuple[tuple[float, float], ...], drawn: list[tuple[tuple[float, float], tuple[float, float]]]) -> tuple[tuple[float, float], ...]:
     """A branch from where it leaves the branches of its value already drawn (which it
     follows from the split), so no stretch of wire is drawn twice."""
@@ -835,7 +852,7 @@ def _unshared(points: tuple[tuple[float, float], ...], drawn: list[tuple[tuple[f
         covered = (min(position, high) - a[axis]) if forward else (a[axis] - max(position, low))
         return max(0.0, min(1.0, covered / (high - low))) if high > low else 0.0
 
-    for index, (a, b) in enumerate(zip(points, points[1:])):
+    for index, (a, b) in enumerate(itertools.pairwise(points)):
         share = reach(a, b)
         if share < 1 - 1e-9:
             start = (round(a[0] + share * (b[0] - a[0]), 3), round(a[1] + share * (b[1] - a[1]), 3))

@@ -20,6 +20,7 @@ from ..model.numeric import DEFAULT_DIGITS, carried, exact
 from ..model.quantities import node, partial
 from ..spec.expression import Number
 from ..spec.schema import GraphSpec, Rounding
+from .circuit_diagram import CircuitDiagram, circuit_diagram
 from .record import Equation, Form, ValueRow, equation
 
 FORMAT = "derive-graph/1"
@@ -70,7 +71,7 @@ class GraphSolution:
     table: tuple[ValueRow, ...] = ()  # every input and gate: (forward value, gradient)
     statement: tuple[Equation, ...] = ()  # the formula (f = …), or each named node's
 
-    diagram: Any = None  # the circuit's picture (solution/circuit_diagram.py)
+    diagram: CircuitDiagram | None = None  # the circuit's picture, with the numbers as shown
 
     kind = "graph"
     training = None  # no loss curve
@@ -78,6 +79,11 @@ class GraphSolution:
     @property
     def title(self) -> str:
         return self.spec.title
+
+    @property
+    def local_gradients(self) -> tuple[Equation, ...]:
+        """Every gate's local gradients, gate by gate."""
+        return tuple(local.equation for gate in self.gates for local in gate.local)
 
     @property
     def output(self) -> str:
@@ -141,7 +147,8 @@ def solve_graph(spec: GraphSpec, *, rounding: Rounding | None = None, digits: in
         for name in [i.name for i in shown.inputs] + [n.name for n in shown.nodes]
     )
     statement = _statement(spec, shown)
-    return GraphSolution(spec, inputs, tuple(gates), tuple(backward), shown, exact_circuit, mode, digits, patterns, table, statement)
+    diagram = circuit_diagram(shown)
+    return GraphSolution(spec, inputs, tuple(gates), tuple(backward), shown, exact_circuit, mode, digits, patterns, table, statement, diagram)
 
 
 def _statement(spec: GraphSpec, circuit: Circuit) -> tuple[Equation, ...]:

@@ -63,7 +63,7 @@ def circuit_svg(diagram: CircuitDiagram, digits: int = 3, exact: bool = False) -
     for wire in diagram.wires:
         points = " ".join(f"{x:.2f},{y:.2f}" for x, y in (place(*point) for point in wire.points))
         ET.SubElement(wires, "polyline", points=points)
-    dots = ET.SubElement(root, "g", {"class": "junctions", "fill": WIRE_COLOUR})
+    dots = ET.SubElement(root, "g", {"class": "marks", "fill": WIRE_COLOUR})  # junctions, constants, the arrowhead
     for point in diagram.junctions:
         x, y = place(*point)
         ET.SubElement(dots, "circle", cx=f"{x:.2f}", cy=f"{y:.2f}", r="2.4")
@@ -72,8 +72,8 @@ def circuit_svg(diagram: CircuitDiagram, digits: int = 3, exact: bool = False) -
             x, y = place(*wire.points[0])
             ET.SubElement(dots, "circle", cx=f"{x:.2f}", cy=f"{y:.2f}", r="2")
         if wire.kind == WireKind.OUTPUT:
-            (x1, y1), (x2, y2) = place(*wire.points[-2]), place(*wire.points[-1])
-            ET.SubElement(dots, "path", d=f"M{x2:.2f},{y2:.2f} l-7,-3.5 v7 z")
+            x, y = place(*wire.points[-1])  # an arrowhead: the output wire is horizontal
+            ET.SubElement(dots, "path", d=f"M{x:.2f},{y:.2f} l-7,-3.5 v7 z")
 
     gates = ET.SubElement(root, "g", {"class": "gates"})
     for gate in diagram.gates:
