@@ -46,4 +46,6 @@ def test_adam_exercise_of_30_variants(tmp_path):
     root = ET.parse(out / "moodle.xml").getroot()
     texts = [q.find("questiontext/text").text for q in root.iter("question") if q.get("type") == "cloze"]
     assert len(texts) == 30 and all("Update rule: Adam" in text for text in texts)
+    # Moodle's MathJax filter reads \( … \), not dollars
+    assert all("$" not in text and "\\(" in text for text in texts)
     assert "imsmanifest.xml" in zipfile.ZipFile(out / "qti.zip").namelist()
