@@ -255,11 +255,30 @@ def carried_significant(keep: Keep) -> Keep:
     return significant
 
 
+@lru_cache(maxsize=None)
+def _compiled_rule(name: str, switched: tuple[str, ...], decoupled_decay: bool):
+    """The rule's assignments and updates (of a bias, of a weight) compiled once per rule,
+    as functions of (θ, g, t, η, λ, the settings, the previous state, the values so far).
+    The settings are arguments, not constants folded in: 1 − β₁ is computed in double
+    precision, as torch.optim does."""
+    rule = RULES[name]
+    update = rule.update_for(dict.fromkeys(switched, True))
+    weight_update = decoupled(update) if decoupled_decay else update
+    numbers = [h.name for h in rule.hyperparameters if not h.switch]
+    names = [a.name for a in rule.assignments]
+    arguments = [
+        THETA, GRADIENT, COUNT, RATE, DECAY, *map(hyper, numbers),
+        *(previous(a.name) for a in rule.assignments if a.kept), *map(state, names),
+    ]
+    assignments = tuple((a.name, sp.lambdify(arguments, a.expression, MODULES)) for a in rule.assignments)
+    return numbers, assignments, sp.lambdify(arguments, update, MODULES), sp.lambdify(arguments, weight_update, MODULES)
+
+
 class CompiledRule:
-    """The spec's update rule (spec/optimizers.RULES) compiled for its settings: each of
-    its assignments and its update as a function of (θ, g, t, previous state, values so
-    far). Weight decay: coupled adds λ w to each weight's gradient; decoupled subtracts
-    η λ w in the update itself."""
+    """The spec's update rule (spec/optimizers.RULES) with its settings: each of its
+    assignments and its update as a function of (θ, g, t, previous state, values so far).
+    Weight decay: coupled adds λ w to each weight's gradient; decoupled subtracts η λ w in
+    the update itself."""
 
     def __init__(self, spec, keep: Keep):
         self.rule = RULES[spec.optimizer.name]
@@ -268,18 +287,11 @@ class CompiledRule:
         self.settings = settings
         self.decay = spec.weight_decay
         self.coupled = bool(self.decay) and spec.weight_decay_mode is DecayMode.COUPLED
-        update = self.rule.update_for(settings)
-        # Decoupled decay shrinks the weights in the update itself; biases are not decayed.
-        weight_update = decoupled(update) if self.decay and not self.coupled else update
-        constants = {RATE: spec.learning_rate, DECAY: spec.weight_decay}
-        constants.update({hyper(name): value for name, value in settings.items() if not isinstance(value, bool)})
-        names = [a.name for a in self.rule.assignments]
-        arguments = [THETA, GRADIENT, COUNT, *(previous(a.name) for a in self.rule.assignments if a.kept), *map(state, names)]
-        self.assignments = [
-            (a.name, a.kept, sp.lambdify(arguments, a.expression.subs(constants), MODULES)) for a in self.rule.assignments
-        ]
-        self.update = sp.lambdify(arguments, update.subs(constants), MODULES)
-        self.weight_update = sp.lambdify(arguments, weight_update.subs(constants), MODULES)
+        switched = tuple(sorted(name for name, value in settings.items() if value is True))
+        numbers, self.assignments, self.update, self.weight_update = _compiled_rule(
+            self.rule.name, switched, bool(self.decay) and not self.coupled
+        )
+        self.constants = (spec.learning_rate, spec.weight_decay, *(settings[name] for name in numbers))
         self.kept = [a.name for a in self.rule.assignments if a.kept]
         self.keep = keep
         self.keep_state = carried_significant(keep)
@@ -287,13 +299,11 @@ class CompiledRule:
     def apply(self, theta: float, gradient: float, count: int, before: dict[str, float], weight: bool) -> tuple[float, dict[str, float]]:
         """The parameter after one update, and its state and intermediates."""
         values: dict[str, float] = {}
-        previous_values = [before.get(name, 0.0) for name in self.kept]
-        names = [name for name, _, _ in self.assignments]
-        for name, _, function in self.assignments:
-            current = [values.get(n, 0.0) for n in names]
-            values[name] = self.keep_state(float(function(theta, gradient, count, *previous_values, *current)))
-        current = [values.get(n, 0.0) for n in names]
-        after = float((self.weight_update if weight else self.update)(theta, gradient, count, *previous_values, *current))
+        fixed = (theta, gradient, count, *self.constants, *(before.get(name, 0.0) for name in self.kept))
+        names = [name for name, _ in self.assignments]
+        for name, function in self.assignments:
+            values[name] = self.keep_state(float(function(*fixed, *(values.get(n, 0.0) for n in names))))
+        after = float((self.weight_update if weight else self.update)(*fixed, *(values.get(n, 0.0) for n in names)))
         # A parameter the update does not move stays exactly as given (not rounded).
         return (theta if after == theta else self.keep(after)), values
 
@@ -440,7 +450,7 @@ class CompiledNetwork:
         """The parameters after update number `count` by the spec's rule, and every value
         the rule computed per parameter (None for parameters that are not trained)."""
         after: list[float] = []
-        state: dict[str, list] = {name: [] for name, _, _ in self.rule.assignments}
+        state: dict[str, list] = {name: [] for name, _ in self.rule.assignments}
         for k, (p, g, trainable, weight) in enumerate(zip(parameters, gradient, self.trainable_mask, self.weight_mask)):
             if not trainable:
                 after.append(p)
