@@ -20,6 +20,7 @@ import sympy as sp
 from ..errors import NumericalError
 from .functions import OUTPUT, PRE_ACTIVATION, Activation, Loss
 from .network import Network, NetworkLayer
+from .mistakes import RIGHT, Local, Rate, Variation
 from .quantities import Kind, quantity_of
 from ..spec.optimizers import COUNT, DECAY, GRADIENT, RATE, RULES, THETA, decoupled, hyper, previous, state
 from ..spec.schema import Batch, DecayMode, Update
@@ -79,6 +80,7 @@ class _CompiledLayer:
         self.bias_index = [None if b is None else position[b] for b in layer.biases]
         self.elementwise = layer.activation.elementwise
         self.shift_invariant = layer.activation.shift_invariant
+        self.kinked = layer.activation.name == "relu"  # ReLU′(0), which a mistake takes as 1
         if self.elementwise:
             self.function, self.derivative = _elementwise(layer.activation)
             self.derivative_from_output = _elementwise_from_output(layer.activation)
@@ -115,10 +117,13 @@ class _CompiledLayer:
         out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*self._shifted(pre))
         return weighted, pre, [keep(float(a)) for a in out]
 
-    def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep) -> list[list[float]]:
+    def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep, kind: Local = Local.RIGHT) -> list[list[float]]:
         """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
         rounded values, it is computed from the shown outputs, as the solution shows it
-        (σ' = a(1 − a) with the rounded a); otherwise from sympy.diff of the definition."""
+        (σ' = a(1 − a) with the rounded a); otherwise from sympy.diff of the definition.
+        `kind` is a mistake's way of taking it (model/mistakes.py)."""
+        if kind is not Local.RIGHT:
+            return self._mistaken_local(pre, out, keep, kind)
         from_outputs = keep is not exact
         if self.elementwise:
             if from_outputs and self.derivative_from_output is not None:
@@ -133,6 +138,18 @@ class _CompiledLayer:
             return [[keep(v)] for v in values]
         rows = self.jacobian_from_outputs(*out) if from_outputs else self.jacobian(*self._shifted(pre))
         return [[keep(float(v)) for v in row] for row in rows]
+
+    def _mistaken_local(self, pre: Sequence[float], out: Sequence[float], keep: Keep, kind: Local) -> list[list[float]]:
+        right = self.local(pre, out, keep)
+        if kind is Local.LEFT_OUT:
+            return [[1.0] for _ in right] if self.elementwise else [[float(k == i) for i in range(self.units)] for k in range(self.units)]
+        if kind is Local.TWICE:
+            return [[keep(v * v) for v in row] for row in right]
+        if kind is Local.AT_OUTPUT and self.elementwise:
+            return [[keep(float(self.derivative(a)))] for a in out]
+        if kind is Local.KINK_ONE and self.elementwise:
+            return [[1.0] if z == 0 and self.kinked else row for z, row in zip(pre, right)]
+        return right
 
     def _shifted(self, pre: Sequence[float]) -> Sequence[float]:
         """z − max z for an activation that is the same under any shift (softmax): no overflow."""
@@ -255,8 +272,11 @@ def carried_significant(keep: Keep) -> Keep:
     return significant
 
 
+_RATES = {Rate.RIGHT: RATE, Rate.NOT_APPLIED: sp.Integer(1), Rate.TWICE: RATE**2, Rate.NEGATED: -RATE}
+
+
 @lru_cache(maxsize=None)
-def _compiled_rule(name: str, switched: tuple[str, ...], decoupled_decay: bool):
+def _compiled_rule(name: str, switched: tuple[str, ...], decoupled_decay: bool, rate: Rate = Rate.RIGHT):
     """The rule's assignments and updates (of a bias, of a weight) compiled once per rule,
     as functions of (θ, g, t, η, λ, the settings, the previous state, the values so far).
     The settings are arguments, not constants folded in: 1 − β₁ is computed in double
@@ -264,6 +284,8 @@ def _compiled_rule(name: str, switched: tuple[str, ...], decoupled_decay: bool):
     rule = RULES[name]
     update = rule.update_for(dict.fromkeys(switched, True))
     weight_update = decoupled(update) if decoupled_decay else update
+    if rate is not Rate.RIGHT:  # a mistake with the learning rate: η replaced in the update
+        update, weight_update = (u.xreplace({RATE: _RATES[rate]}) for u in (update, weight_update))
     numbers = [h.name for h in rule.hyperparameters if not h.switch]
     names = [a.name for a in rule.assignments]
     arguments = [
@@ -280,7 +302,7 @@ class CompiledRule:
     Weight decay: coupled adds λ w to each weight's gradient; decoupled subtracts η λ w in
     the update itself."""
 
-    def __init__(self, spec, keep: Keep):
+    def __init__(self, spec, keep: Keep, rate: Rate = Rate.RIGHT):
         self.rule = RULES[spec.optimizer.name]
         settings = {h.name: h.default for h in self.rule.hyperparameters}
         settings.update(spec.optimizer.values)
@@ -289,7 +311,7 @@ class CompiledRule:
         self.coupled = bool(self.decay) and spec.weight_decay_mode is DecayMode.COUPLED
         switched = tuple(sorted(name for name, value in settings.items() if value is True))
         numbers, self.assignments, self.update, self.weight_update = _compiled_rule(
-            self.rule.name, switched, bool(self.decay) and not self.coupled
+            self.rule.name, switched, bool(self.decay) and not self.coupled, rate
         )
         self.constants = (spec.learning_rate, spec.weight_decay, *(settings[name] for name in numbers))
         self.kept = [a.name for a in self.rule.assignments if a.kept]
@@ -323,9 +345,10 @@ class CompiledNetwork:
     parameters): `exact` keeps full precision, `carried(d)` computes as a student who
     carries each shown value rounded to d decimals."""
 
-    def __init__(self, network: Network, keep: Keep = exact):
+    def __init__(self, network: Network, keep: Keep = exact, variation: Variation = RIGHT):
         self.network = network
         self.keep = keep
+        self.variation = variation  # RIGHT, or a mistake's change to one rule (model/mistakes.py)
         self.parameters = network.parameters
         self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
         self._loss, self._loss_gradient = _compiled_loss(network.loss, network.predictions, network.targets)
@@ -337,7 +360,7 @@ class CompiledNetwork:
         self.trainable_mask = tuple(p in trainable for p in self.parameters)
         self.weight_mask = tuple(quantity_of(p).kind is Kind.WEIGHT for p in self.parameters)
         self.source = network.spec.source
-        self.rule = CompiledRule(network.spec, keep)
+        self.rule = CompiledRule(network.spec, keep, variation.rate)
 
     def parameter_name(self, index: int) -> str:
         """The answer key's name of parameter `index` (W1[0,1], b2[0])."""
@@ -348,7 +371,7 @@ class CompiledNetwork:
         """The same compiled network computing with another rounding policy."""
         other = copy.copy(self)
         other.keep = keep
-        other.rule = CompiledRule(self.network.spec, keep)
+        other.rule = CompiledRule(self.network.spec, keep, self.variation.rate)
         return other
 
     def run(self) -> Run:
@@ -400,31 +423,42 @@ class CompiledNetwork:
         loss = self.keep(self._loss(*inputs, *y))
         return Forward(tuple(weighted), tuple(pre), tuple(out), loss)
 
-    def backward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward) -> Backward:
+    def backward(
+        self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], forward: Forward,
+        upstream_parameters: Sequence[float] | None = None,
+    ) -> Backward:
+        """One sample's backward pass; the error flows back through `upstream_parameters`
+        (the parameters themselves, unless a mistake says otherwise)."""
+        variation = self.variation
+        through = parameters if upstream_parameters is None else upstream_parameters
         gradient = [0.0] * len(parameters)
         upstream_of: list[tuple[float, ...]] = [()] * len(self.layers)
         local_of: list[tuple[tuple[float, ...], ...]] = [()] * len(self.layers)
         delta_of: list[tuple[float, ...]] = [()] * len(self.layers)
         keep = self.keep
-        upstream = [keep(u) for u in self._loss_gradient(*forward.out[-1], *y)]
+        scale = variation.error_sign * variation.loss_scale
+        upstream = [keep(scale * u) for u in self._loss_gradient(*forward.out[-1], *y)]
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
-            local = layer.local(forward.pre[index], forward.out[index], keep)
+            local = layer.local(forward.pre[index], forward.out[index], keep, variation.local)
             if self._delta is not None and index == len(self.layers) - 1:
-                delta = [keep(d) for d in self._delta(*forward.out[-1], *y)]  # ŷ − y, shown as such
+                delta = [keep(variation.error_sign * d) for d in self._delta(*forward.out[-1], *y)]  # ŷ − y, shown as such
             elif layer.elementwise:
                 delta = [u * row[0] for u, row in zip(upstream, local)]  # not shown: a factor of each gradient
+            elif variation.diagonal:
+                delta = [keep(upstream[i] * local[i][i]) for i in range(layer.units)]
             else:
                 delta = [keep(math.fsum(upstream[k] * local[k][i] for k in range(layer.units))) for i in range(layer.units)]
             inputs = forward.out[index - 1] if index > 0 else x
+            swapped = variation.transposed and len(inputs) == layer.units
             for i, d in enumerate(delta):
-                for w, a in zip(layer.weight_index[i], inputs):
-                    gradient[w] += d * a
+                for j, (w, a) in enumerate(zip(layer.weight_index[i], inputs)):
+                    gradient[w] += delta[j] * inputs[i] if swapped else d * a
                 if layer.bias_index[i] is not None:
                     gradient[layer.bias_index[i]] += d
             upstream_of[index], local_of[index], delta_of[index] = tuple(upstream), tuple(map(tuple, local)), tuple(delta)
             upstream = [
-                keep(math.fsum(delta[i] * parameters[layer.weight_index[i][j]] for i in range(layer.units)))
+                keep(math.fsum(delta[i] * through[layer.weight_index[i][j]] for i in range(layer.units)))
                 for j in range(len(inputs))
             ]
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
@@ -437,7 +471,8 @@ class CompiledNetwork:
             total = math.inf
         if not math.isfinite(total):
             raise NumericalError(self.source, when, None, f"overflow: {what} are too large to add ({_DIVERGES})")
-        return self.keep(total / len(values) if self.network.spec.batch is Batch.MEAN else total)
+        batch = self.variation.batch or self.network.spec.batch
+        return self.keep(total / len(values) if batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
         return tuple(
@@ -487,6 +522,13 @@ class CompiledNetwork:
                     for n, f in zip(batch, forwards)
                 ]
                 data_gradient = self.combine_gradients(gradients, when)
+                if self.variation.updated_weights:  # a mistake: the error flows back through the updated weights
+                    through, _ = self.step(parameters, self.decayed(parameters, data_gradient), step, state)
+                    gradients = [
+                        self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f, through).gradient
+                        for n, f in zip(batch, forwards)
+                    ]
+                    data_gradient = self.combine_gradients(gradients, when)
                 gradient = self.decayed(parameters, data_gradient)
                 try:
                     after, state = self.step(parameters, gradient, step, state)

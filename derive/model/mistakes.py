@@ -1,0 +1,210 @@
+"""The mistakes students make in backpropagation, as data: each is a named variation of
+the derivation (the same spec, one rule changed) with a short feedback text. Running the
+numbers with a mistake's `Variation` gives every value a student making that slip would
+write; grading compares wrong answers with them.
+
+A variation changes one point of the engine (model/numeric.py): the local derivative of
+an activation or where it is evaluated, the weights the error flows back through, the
+sign or scale of the loss's derivative, the batch's combination, the indices of a
+weight's gradient, the Jacobian of a softmax, the learning rate in the update rule, or the
+rounding. Mistakes that cannot show in a spec (no softmax, one sample) are not applicable
+to it and are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+from ..spec.schema import Batch, Spec
+
+
+class Local(Enum):
+    """How a unit's local derivative ∂a/∂z is taken."""
+
+    RIGHT = "right"  # f′(z)
+    LEFT_OUT = "left_out"  # 1: the activation's derivative forgotten
+    TWICE = "twice"  # f′(z)²
+    AT_OUTPUT = "at_output"  # f′(a): evaluated at the activation, not the pre-activation
+    KINK_ONE = "kink_one"  # ReLU′(0) = 1
+
+
+class Rate(Enum):
+    """What the update does with the learning rate η (a substitution in the update rule)."""
+
+    RIGHT = "right"
+    NOT_APPLIED = "not_applied"  # θ − g
+    TWICE = "twice"  # θ − η² g
+    NEGATED = "negated"  # θ + η g: the sign of the update
+
+
+@dataclass(frozen=True)
+class Variation:
+    """A derivation with one rule changed; the defaults are the right derivation."""
+
+    local: Local = Local.RIGHT
+    updated_weights: bool = False  # the error flows back through the weights after the update
+    error_sign: int = 1  # -1: y − ŷ where ŷ − y belongs
+    loss_scale: float = 1.0  # 2: the ½ of ½ Σ (y − ŷ)² forgotten in the derivative
+    batch: Batch | None = None  # the combination used instead of the spec's
+    transposed: bool = False  # ∂E/∂w_ij = δ_j a_i: the weight's indices swapped
+    diagonal: bool = False  # a softmax's Jacobian: only ∂a_i/∂z_i
+    rate: Rate = Rate.RIGHT
+    decimals: int | None = None  # values rounded to this many decimals as they are written
+    truncate: bool = False  # … cut off there rather than rounded
+
+    @property
+    def right(self) -> bool:
+        return self == RIGHT
+
+
+RIGHT = Variation()
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str  # an id: updated_weights, no_activation_derivative, …
+    title: str  # a few words, for tables
+    feedback: str  # what the student is told
+    variation: Variation
+    applies: Callable[[Spec], bool] = lambda spec: True
+
+
+def _has(activation: str) -> Callable[[Spec], bool]:
+    return lambda spec: any(layer.activation == activation for layer in spec.layers)
+
+
+def _hidden_layers(spec: Spec) -> bool:
+    return len(spec.layers) > 1
+
+
+def _square_layer(spec: Spec) -> bool:
+    widths = [spec.inputs] + [layer.units for layer in spec.layers]
+    return any(units == fan_in and units > 1 for fan_in, units in zip(widths, widths[1:]))
+
+
+def _softmax_without_shortcut(spec: Spec) -> bool:
+    # With cross-entropy the solution writes ∂E/∂z = ŷ − y in one step; the Jacobian is
+    # not used, so taking its diagonal alone changes nothing there.
+    return any(layer.activation == "softmax" for layer in spec.layers) and spec.loss != "cross_entropy"
+
+
+CATALOGUE: tuple[Mistake, ...] = (
+    Mistake(
+        "updated_weights",
+        "updated weights in backpropagation",
+        "You backpropagated the error through weights you had already updated. The gradients of a layer use "
+        "the weights of the layer after it as they were in the forward pass, before any update.",
+        Variation(updated_weights=True),
+        _hidden_layers,
+    ),
+    Mistake(
+        "no_activation_derivative",
+        "activation's derivative left out",
+        "The activation's derivative is missing from the chain rule: ∂a/∂z must multiply each unit's error.",
+        Variation(local=Local.LEFT_OUT),
+        lambda spec: any(layer.activation != "linear" for layer in spec.layers),
+    ),
+    Mistake(
+        "activation_derivative_twice",
+        "activation's derivative applied twice",
+        "The activation's derivative appears twice in your chain rule: ∂a/∂z is one factor, taken once per unit.",
+        Variation(local=Local.TWICE),
+        lambda spec: any(layer.activation not in ("linear", "relu") for layer in spec.layers),
+    ),
+    Mistake(
+        "derivative_at_activation",
+        "derivative at the activation",
+        "You evaluated the activation's derivative at its output a instead of at the pre-activation z: "
+        "f′(z) is the slope where the unit's input z lies (for the sigmoid, σ′(z) = a(1 − a), not σ′(a)).",
+        Variation(local=Local.AT_OUTPUT),
+        lambda spec: any(layer.activation in ("sigmoid", "tanh") for layer in spec.layers),
+    ),
+    Mistake(
+        "relu_kink_one",
+        "ReLU′(0) = 1",
+        "At z = 0 the ReLU has no derivative; the convention (and most libraries) takes 0 there, not 1.",
+        Variation(local=Local.KINK_ONE),
+        _has("relu"),
+    ),
+    Mistake(
+        "update_sign",
+        "update in the wrong direction",
+        "The update moves the parameter along its gradient instead of against it: θ* = θ − η ∂E/∂θ.",
+        Variation(rate=Rate.NEGATED),
+    ),
+    Mistake(
+        "error_sign",
+        "y − ŷ for ŷ − y",
+        "The sign of the error is reversed: the derivative of the loss with respect to the prediction has ŷ − y, "
+        "not y − ŷ.",
+        Variation(error_sign=-1),
+    ),
+    Mistake(
+        "half_forgotten",
+        "the ½ forgotten",
+        "The loss is ½ Σ (y − ŷ)²: its derivative is ŷ − y, without the factor 2 (the ½ cancels it).",
+        Variation(loss_scale=2.0),
+        lambda spec: spec.loss == "half_sse",
+    ),
+    Mistake(
+        "batch_sum",
+        "batch summed, not averaged",
+        "The batch's loss and gradients are the mean over the samples: divide the sum by the number of samples.",
+        Variation(batch=Batch.SUM),
+        lambda spec: spec.batch is Batch.MEAN and len(spec.data) > 1 and spec.update.value == "batch",
+    ),
+    Mistake(
+        "batch_mean",
+        "batch averaged, not summed",
+        "This spec sums the batch's losses and gradients; they are not divided by the number of samples.",
+        Variation(batch=Batch.MEAN),
+        lambda spec: spec.batch is Batch.SUM and len(spec.data) > 1 and spec.update.value == "batch",
+    ),
+    Mistake(
+        "transposed_indices",
+        "weight indices swapped",
+        "The indices of the weight are swapped: ∂E/∂w_ij = δ_i a_j, the error of the unit the weight leads to "
+        "times the value it comes from.",
+        Variation(transposed=True),
+        _square_layer,
+    ),
+    Mistake(
+        "softmax_diagonal",
+        "softmax Jacobian's diagonal only",
+        "A softmax couples its outputs: ∂E/∂z_i sums ∂E/∂a_k · ∂a_k/∂z_i over every output k, not only k = i.",
+        Variation(diagonal=True),
+        _softmax_without_shortcut,
+    ),
+    Mistake(
+        "rate_not_applied",
+        "learning rate left out",
+        "The update multiplies the gradient by the learning rate η before subtracting it.",
+        Variation(rate=Rate.NOT_APPLIED),
+    ),
+    Mistake(
+        "rate_twice",
+        "learning rate applied twice",
+        "The learning rate is applied once: θ* = θ − η ∂E/∂θ.",
+        Variation(rate=Rate.TWICE),
+    ),
+    Mistake(
+        "rounded_early",
+        "rounded too early",
+        "Your intermediate values were rounded to one decimal; keep the decimals the solution asks for until the end.",
+        Variation(decimals=1),
+    ),
+    Mistake(
+        "truncated",
+        "truncated instead of rounded",
+        "Your intermediate values were cut off after the last decimal instead of rounded (0.0828 is 0.083, not 0.082).",
+        Variation(truncate=True),
+    ),
+)
+MISTAKES = {mistake.name: mistake for mistake in CATALOGUE}
+
+
+def applicable(spec: Spec) -> tuple[Mistake, ...]:
+    """The mistakes that can show in this spec's derivation."""
+    return tuple(mistake for mistake in CATALOGUE if mistake.applies(spec))
