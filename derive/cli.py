@@ -186,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("responses", metavar="RESPONSES", help="CSV with columns student,variant,question,value")
     grade_cmd.add_argument("--output", metavar="FILE", default="grades.csv",
                            help="grades (default grades.csv); wrong answers go to FILE's name + -details.csv")
+    grade_cmd.add_argument("--mistakes", metavar="FILE", default=None,
+                           help="the exercise's mistakes.csv (default: the one beside ANSWERS, if any), to name wrong answers")
     grade_cmd.add_argument("--force", action="store_true",
                            help="replace a symbolic link, FIFO or socket at --output or its -details file")
     return parser
@@ -341,13 +343,18 @@ def _stress_table(report) -> str:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .exercises.grading import grade, write_grades
+    from .exercises.grading import grade, summary_lines, write_grades
     answers, responses = Path(args.answers), Path(args.responses)
-    result = grade(answers, responses)
-    output, details = write_grades(result, Path(args.output), [answers, responses], force=args.force)
+    mistakes = Path(args.mistakes) if args.mistakes else None
+    result = grade(answers, responses, mistakes)
+    inputs = [answers, responses] + ([mistakes] if mistakes else [])
+    output, details, summary = write_grades(result, Path(args.output), inputs, force=args.force)
     for problem in result.problems:
         print(one_line(problem), file=sys.stderr)
     print(f"graded {len(result.grades)} students into {output}; {len(result.details)} wrong or missing answers in {details}")
+    for line in summary_lines(result):
+        print(one_line(line))
+    print(f"the summary per question is in {summary}")
     return 0
 
 

@@ -57,7 +57,7 @@ class Mutant:
 MUTANTS = (
     Mutant(
         "update_sign", "the update climbs the gradient: w + η g",
-        "derive/model/numeric.py", "self.keep(p - rate * g)", "self.keep(p + rate * g)",
+        "derive/spec/optimizers.py", "(), (), _add(THETA, _mul(-1, RATE, GRADIENT)))", "(), (), _add(THETA, _mul(RATE, GRADIENT)))",
         (CONVENTIONS, GRADIENTS),
     ),
     Mutant(
@@ -82,8 +82,8 @@ MUTANTS = (
     Mutant(
         "updated_weights_in_backprop", "a layer's weights updated before ∂E/∂a is passed back through them",
         "derive/model/numeric.py",
-        "delta[i] * parameters[layer.weight_index[i][j]]",
-        "delta[i] * (parameters[layer.weight_index[i][j]] - self.network.spec.learning_rate * gradient[layer.weight_index[i][j]])",
+        "delta[i] * through[layer.weight_index[i][j]]",
+        "delta[i] * (through[layer.weight_index[i][j]] - self.network.spec.learning_rate * gradient[layer.weight_index[i][j]])",
         (CONVENTIONS, GRADIENTS),
     ),
     Mutant(
@@ -96,13 +96,13 @@ MUTANTS = (
     Mutant(
         "batch_sum_for_mean", "the batch loss and gradient summed where the spec asks for the mean",
         "derive/model/numeric.py",
-        "total / len(values) if self.network.spec.batch is Batch.MEAN else total", "total",
+        "total / len(values) if batch is Batch.MEAN else total", "total",
         (CONVENTIONS, GRADIENTS),
     ),
     Mutant(
         "transposed_weight_in_backprop", "∂E/∂a_j summed over w_ji instead of w_ij",
         "derive/model/numeric.py",
-        "delta[i] * parameters[layer.weight_index[i][j]]", "delta[i] * parameters[layer.weight_index[j][i]]",
+        "delta[i] * through[layer.weight_index[i][j]]", "delta[i] * through[layer.weight_index[j][i]]",
         (CONVENTIONS, GRADIENTS),
     ),
     Mutant(
@@ -124,7 +124,7 @@ MUTANTS = (
     ),
     Mutant(
         "displayed_half_even", "shown numbers and the key's answers (exact mode) rounded half to even",
-        "derive/views/printing.py", "rounding=ROUND_HALF_UP)", 'rounding="ROUND_HALF_EVEN")',
+        "derive/views/printing.py", "rounding=ROUND_HALF_UP, context=_WIDE)", 'rounding="ROUND_HALF_EVEN", context=_WIDE)',
         (CONVENTIONS, ANSWER_KEY),
     ),
     Mutant(
@@ -145,7 +145,7 @@ MUTANTS = (
     Mutant(
         "cloze_tolerance_shifted", "Moodle's embedded tolerance one unit wider than the key's",
         "derive/exercises/exports.py",
-        ":{exercise.answers[q.id].tolerance!r}}}", ":{exercise.answers[q.id].tolerance + 10 ** -exercise.digits!r}}}",
+        ":{key.tolerance!r}{wrong}}}", ":{key.tolerance + 10 ** -exercise.digits!r}{wrong}}}",
         (ANSWER_KEY,),
     ),
     Mutant(

@@ -203,7 +203,7 @@ def test_moodle_cloze_answers(made):
         variant = question.find("idnumber").text
         text = question.find("questiontext/text").text
         assert asked_decimals(text) == digits
-        embedded = re.findall(r"\{1:NUMERICAL:=([-0-9.e]+):([-0-9.e]+)\}", text)
+        embedded = re.findall(r"\{1:NUMERICAL:=([-0-9.e]+):([-0-9.e]+)[~}]", text)
         assert len(embedded) == len(expected[variant])
         for (value, tolerance), (student, exact) in zip(embedded, expected[variant].values()):
             assert Decimal(value) == student, (variant, value, student)

@@ -71,7 +71,7 @@ def test_another_seed_gives_other_numbers(made, tmp_path):
 
 def test_a_variant_regenerates_from_its_id(made, tmp_path):
     assert main(["exercise", "esuli", "--variant", "V04-3f9a", "--format", "md,tex,json", "--output", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["V04-3f9a", "answers.csv", "answers.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["V04-3f9a", "answers.csv", "answers.json", "mistakes.csv"]
     comparison = filecmp.dircmp(tmp_path / "V04-3f9a", made / "V04-3f9a")
     assert not comparison.diff_files and not comparison.left_only
     rows = (tmp_path / "answers.csv").read_text().splitlines()
@@ -135,7 +135,7 @@ def test_moodle_xml_matches_the_answers(made):
     for question in questions:
         text = question.find("questiontext/text").text
         assert question.find("questiontext").get("format") == "html"
-        embedded = [(float(v), float(t)) for v, t in re.findall(r"\{1:NUMERICAL:=([-0-9.e]+):([0-9.e-]+)\}", text)]
+        embedded = [(float(v), float(t)) for v, t in re.findall(r"\{1:NUMERICAL:=([-0-9.e]+):([0-9.e-]+)[~}]", text)]
         assert embedded == expected[question.find("idnumber").text]
         assert "\\(" in text and "\\[" in text and "<script" not in text
 
@@ -362,7 +362,7 @@ def test_qti_for_canvas(tmp_path):
     import zipfile
 
     assert main(["exercise", "esuli", "--count", "2", "--seed", "4", "--format", "qti", "--output", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.csv", "answers.json", "qti.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.csv", "answers.json", "mistakes.csv", "qti.zip"]
     rows = list(csv.DictReader((tmp_path / "answers.csv").open()))
     archive = zipfile.ZipFile(tmp_path / "qti.zip")
     assert "imsmanifest.xml" in archive.namelist()

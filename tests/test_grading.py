@@ -215,7 +215,7 @@ def test_wrong_answers_carry_the_expected_value_and_tolerance(tmp_path):
     responses = responses_file(tmp_path, [("ann", "V2", "loss", "0.0415")])
     details = grade(answers, responses).details
     assert details[1] == {"student": "ann", "variant": "V2", "question": "loss", "given": "0.0415", "expected": 0.04,
-                          "tolerance": 0.0014, "problem": "wrong", "line": 2}
+                          "tolerance": 0.0014, "problem": "wrong", "line": 2, "mistake": "", "feedback": ""}
 
 
 # -- rows that cannot be used ------------------------------------------------------------------------
@@ -468,7 +468,9 @@ def test_write_grades(graded, tmp_path):
     answers, responses, result = graded
     output = tmp_path / "grades.csv"
     output.write_text("old grades\n")  # an earlier run's output is replaced
-    assert write_grades(result, output, [answers, responses], force=False) == (output, tmp_path / "grades-details.csv")
+    assert write_grades(result, output, [answers, responses], force=False) == (
+        output, tmp_path / "grades-details.csv", tmp_path / "grades-summary.csv"
+    )
     assert [(g["student"], g["score"]) for g in read(output)] == [("ann", "3"), ("bob", "0")]
     assert [(d["student"], d["problem"]) for d in read(tmp_path / "grades-details.csv")] == [
         ("bob", "missing"), ("bob", "wrong"), ("bob", "missing"),
@@ -478,7 +480,7 @@ def test_write_grades(graded, tmp_path):
 def test_write_grades_without_suffix(graded, tmp_path):
     answers, responses, result = graded
     assert write_grades(result, tmp_path / "grades", [answers, responses], False) == (
-        tmp_path / "grades", tmp_path / "grades-details.csv"
+        tmp_path / "grades", tmp_path / "grades-details.csv", tmp_path / "grades-summary.csv"
     )
 
 

@@ -15,9 +15,11 @@ from decimal import Decimal
 from typing import Callable, Sequence
 
 from ..errors import DeriveError, UsageError
+from ..model.mistakes import MISTAKES
 from .variants import Exercise
 
 ANSWER_FIELDS = ("variant", "question", "value", "tolerance")
+MISTAKE_FIELDS = ("variant", "question", "mistake", "value", "feedback")
 
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -67,6 +69,21 @@ def answers_csv(exercises: Sequence[Exercise]) -> str:
     return csv_text(answer_rows(exercises), ANSWER_FIELDS)
 
 
+def mistake_rows(exercises: Sequence[Exercise]) -> list[dict[str, object]]:
+    """For each variant and asked question, the value each catalogued mistake gives (where
+    it differs from the answer beyond the tolerance), and the mistake's feedback."""
+    return [
+        {"variant": e.id, "question": q.id, "mistake": name, "value": value, "feedback": MISTAKES[name].feedback}
+        for e in exercises
+        for q in e.questions
+        for name, value in e.mistakes.get(q.id, {}).items()
+    ]
+
+
+def mistakes_csv(exercises: Sequence[Exercise]) -> str:
+    return csv_text(mistake_rows(exercises), MISTAKE_FIELDS)
+
+
 def answers_json(exercises: Sequence[Exercise]) -> str:
     return json.dumps(answer_rows(exercises), indent=2) + "\n"
 
@@ -81,8 +98,25 @@ def plain_title(exercises: Sequence[Exercise]) -> str:
 
 
 def cloze_answers(exercise: Exercise) -> dict[str, str]:
-    """Each question's embedded Cloze answer: {1:NUMERICAL:=value:tolerance}."""
-    return {q.id: f"{{1:NUMERICAL:={exercise.answers[q.id].value!r}:{exercise.answers[q.id].tolerance!r}}}" for q in exercise.questions}
+    """Each question's embedded Cloze answer, {1:NUMERICAL:=value:tolerance}, followed by
+    each catalogued mistake's value as a wrong answer with its feedback
+    (~%0%value:tolerance#feedback): Moodle tells the student which slip it looks like. The
+    right answer comes first, so it wins where intervals meet."""
+    answers = {}
+    for q in exercise.questions:
+        key = exercise.answers[q.id]
+        wrong = "".join(
+            f"~%0%{value!r}:{key.tolerance!r}#{_cloze_text(MISTAKES[name].feedback)}"
+            for name, value in exercise.mistakes.get(q.id, {}).items()
+        )
+        answers[q.id] = f"{{1:NUMERICAL:={key.value!r}:{key.tolerance!r}{wrong}}}"
+    return answers
+
+
+def _cloze_text(text: str) -> str:
+    """Feedback inside a Cloze answer: without the characters that end it there (~ } #) or
+    escape them (\\)."""
+    return re.sub(r"[~}#\\{]", "", text)
 
 
 def category_path(names: Sequence[str]) -> str:

@@ -51,11 +51,16 @@ from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
 from ..errors import OutputError, SpecError, UsageError, plain, quoted
+from ..model.mistakes import CATALOGUE
 
 RESPONSE_FIELDS = ("student", "variant", "question", "value")
 KEY_FIELDS = ("variant", "question", "value", "tolerance")
 GRADE_FIELDS = ("student", "variant", "score", "max", "problem")
-DETAIL_FIELDS = ("student", "variant", "question", "given", "expected", "tolerance", "problem", "line")
+DETAIL_FIELDS = ("student", "variant", "question", "given", "expected", "tolerance", "problem", "line", "mistake", "feedback")
+MISTAKE_FIELDS = ("variant", "question", "mistake", "value", "feedback")
+SUMMARY_FIELDS = ("question", "answers", "right", "wrong", "missing", "unexplained") + tuple(m.name for m in CATALOGUE)
+# A wrong answer that no catalogued mistake explains says so in the details.
+UNEXPLAINED = "matches no catalogued mistake"
 MAX_ROWS = 1_000_000
 MAX_LINE = 65_536
 # Floats carry rounding noise (0.673 − 0.668 is 0.0050000000000000044): an answer on the
@@ -83,6 +88,8 @@ class Grading:
     grades: list[dict[str, object]] = field(default_factory=list)
     details: list[dict[str, object]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # rows that could not be used, with their line
+    summary: list[dict[str, object]] = field(default_factory=list)  # per question over the class
+    named: bool = False  # the key came with its mistakes: wrong answers are named or said unexplained
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,22 @@ def load_key(path: Path) -> dict[str, dict[str, KeyAnswer]]:
     return key
 
 
+def load_mistakes(path: Path) -> dict[str, dict[str, list[tuple[str, float, str]]]]:
+    """variant → question → [(mistake, value, feedback)], from a mistakes.csv (in the order
+    of the catalogue, the order grading tries them)."""
+    found: dict[str, dict[str, list[tuple[str, float, str]]]] = {}
+    source = str(path)
+    for line, row in _rows(path, MISTAKE_FIELDS):
+        name, text = _cell(row, "mistake"), row.get("value", "")
+        value = parse_number(text)
+        if value is None:
+            raise SpecError(source, f"line {line}: value", f"expected a number; got {quoted(text)}")
+        found.setdefault(_cell(row, "variant"), {}).setdefault(_cell(row, "question"), []).append(
+            (name, value, row.get("feedback", ""))
+        )
+    return found
+
+
 @dataclass
 class _Student:
     """What one student's rows say: the variant graded, their answers, and rows not used."""
@@ -198,9 +221,15 @@ class _Student:
     unused: list[dict[str, object]] = field(default_factory=list)
 
 
-def grade(answers: Path, responses: Path) -> Grading:
+def grade(answers: Path, responses: Path, mistakes: Path | None = None) -> Grading:
+    """Grades `responses` against `answers`; a wrong answer that equals (within the
+    tolerance) the value a catalogued mistake gives is named with its feedback. The mistakes
+    are read from `mistakes`, else from the mistakes.csv beside the answers if there is one."""
     key = load_key(answers)
-    result = Grading()
+    if mistakes is None and answers.with_name("mistakes.csv").is_file():
+        mistakes = answers.with_name("mistakes.csv")
+    catalogued = load_mistakes(mistakes) if mistakes is not None else None
+    result = Grading(named=catalogued is not None)
     students: dict[str, _Student] = {}
     unattributed: list[dict[str, object]] = []
     problems: list[tuple[int, str]] = []  # (line, message), reported in line order
@@ -256,6 +285,7 @@ def grade(answers: Path, responses: Path) -> Grading:
             result.details.extend(student.unused)
             continue
         score = 0
+        seen: list[str] = []  # mistakes already named for this student: one slip explains later answers too
         for question, answer in key[student.variant].items():
             line, text = student.answers.get(question, (None, None))
             number = parse_number(text)
@@ -269,22 +299,75 @@ def grade(answers: Path, responses: Path) -> Grading:
                 continue
             else:
                 problem = Problem.WRONG
+            mistake, feedback = "", ""
+            if problem is Problem.WRONG and catalogued is not None:
+                matching = [c for c in catalogued.get(student.variant, {}).get(question, []) if within(number, c[1], answer.tolerance)]
+                # where two mistakes give this value (w + η g: a reversed update or a reversed error),
+                # the one this student's earlier answers showed
+                matching.sort(key=lambda c: c[0] not in seen)
+                mistake, _, feedback = matching[0] if matching else ("", 0.0, UNEXPLAINED)
+                if mistake:
+                    seen.append(mistake)
             result.details.append(
                 {"student": student.name, "variant": student.variant, "question": question,
                  "given": "" if text is None else text, "expected": answer.value, "tolerance": answer.tolerance,
-                 "problem": problem.value, "line": "" if line is None else line}
+                 "problem": problem.value, "line": "" if line is None else line, "mistake": mistake, "feedback": feedback}
             )
         result.details.extend(student.unused)
         result.grades.append({"student": student.name, "variant": student.variant, "score": score,
                               "max": len(key[student.variant]), "problem": ""})
     result.details.extend(unattributed)
     result.problems = [message for _, message in sorted(problems, key=lambda problem: problem[0])]
+    result.summary = _summary(key, students.values(), result.details)
     return result
 
 
-def details_path(output: Path) -> Path:
-    """Where the details go beside `output`: grades.csv → grades-details.csv."""
-    return output.with_name(output.stem + "-details" + (output.suffix or ".csv"))
+def _summary(key, students, details) -> list[dict[str, object]]:
+    """Per question (in the key's order), over the students graded: how many answered, got it
+    right, wrong (and by which catalogued mistake, or unexplained), or left it out."""
+    rows: dict[str, dict[str, object]] = {}
+    for questions in key.values():
+        for question in questions:
+            rows.setdefault(question, {"question": question, **dict.fromkeys(SUMMARY_FIELDS[1:], 0)})
+    for student in students:
+        if student.variant is None:
+            continue
+        for question in key[student.variant]:
+            rows[question]["answers"] += 1
+    for detail in details:
+        row = rows.get(detail["question"])
+        if row is None or detail["problem"] not in (Problem.WRONG.value, Problem.NOT_A_NUMBER.value, Problem.MISSING.value):
+            continue
+        if detail["problem"] == Problem.MISSING.value:
+            row["missing"] += 1
+            continue
+        row["wrong"] += 1
+        name = detail.get("mistake") or ""
+        if name in row and name not in SUMMARY_FIELDS[:6]:
+            row[name] += 1
+        else:
+            row["unexplained"] += 1
+    for row in rows.values():
+        row["right"] = row["answers"] - row["wrong"] - row["missing"]
+    return list(rows.values())
+
+
+def summary_lines(result: Grading) -> list[str]:
+    """The class summary in words, a line per question: 12 right, 3 wrong (2 error_sign, 1 unexplained)."""
+    lines = []
+    for row in result.summary:
+        named = [f"{row[m.name]} {m.name}" for m in CATALOGUE if row[m.name]]
+        if row["unexplained"] and result.named:
+            named.append(f"{row['unexplained']} unexplained")
+        why = f" ({', '.join(named)})" if named and row["wrong"] else ""
+        missing = f", {row['missing']} missing" if row["missing"] else ""
+        lines.append(f"{row['question']}: {row['right']} right, {row['wrong']} wrong{why}{missing}")
+    return lines
+
+
+def details_path(output: Path, kind: str = "details") -> Path:
+    """Where the details (or the summary) go beside `output`: grades.csv → grades-details.csv."""
+    return output.with_name(output.stem + "-" + kind + (output.suffix or ".csv"))
 
 
 def _check_target(target: Path, inputs: Sequence[Path], force: bool) -> bool:
@@ -321,9 +404,9 @@ def _check_target(target: Path, inputs: Sequence[Path], force: bool) -> bool:
     return True
 
 
-def write_grades(result: Grading, output: Path, inputs: Sequence[Path], force: bool = False) -> tuple[Path, Path]:
-    """Writes the grades to `output` and the details beside it (see details_path); returns
-    both paths. Refuses, whatever `force`: an input file at either path (UsageError), a
+def write_grades(result: Grading, output: Path, inputs: Sequence[Path], force: bool = False) -> tuple[Path, Path, Path]:
+    """Writes the grades to `output`, the details and the class summary beside it (see
+    details_path); returns the three paths. Refuses, whatever `force`: an input file at either path (UsageError), a
     folder there, a folder that does not exist (OutputError). Refuses, unless `force`, a
     symbolic link, a FIFO or a socket there (OutputError), and a device even then; with
     `force` it is removed and a regular file written in its place: a link is replaced,
@@ -336,13 +419,17 @@ def write_grades(result: Grading, output: Path, inputs: Sequence[Path], force: b
     folder = output.parent
     if not folder.is_dir():
         raise OutputError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
-    details = details_path(output)
-    replaced = [target for target in (output, details) if _check_target(target, inputs, force)]
-    files = [(output, csv_text(result.grades, GRADE_FIELDS)), (details, csv_text(result.details, DETAIL_FIELDS))]
+    details, summary = details_path(output), details_path(output, "summary")
+    replaced = [target for target in (output, details, summary) if _check_target(target, inputs, force)]
+    files = [
+        (output, csv_text(result.grades, GRADE_FIELDS)),
+        (details, csv_text(result.details, DETAIL_FIELDS)),
+        (summary, csv_text(result.summary, SUMMARY_FIELDS)),
+    ]
     for target in replaced:
         try:
             target.unlink()
         except OSError as error:
             raise OutputError(f"{target}: cannot replace it: {error.strerror}") from None
     write_all(files)
-    return output, details
+    return output, details, summary

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..errors import UsageError
 from .variants import Exercise
-from .exports import answers_csv, answers_json, cloze_answers, moodle_xml, plain_title, qti_zip
+from .exports import answers_csv, answers_json, cloze_answers, mistakes_csv, moodle_xml, plain_title, qti_zip
 from ..views.printing import DEFAULT_DIGITS, latex_text, markdown_text
 from ..views.document import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
 
@@ -69,6 +69,7 @@ def exercise_files(
         files.update(qti_files(exercises, qti_layout, digits, notation))
     files["answers.csv"] = answers_csv(exercises)
     files["answers.json"] = answers_json(exercises)
+    files["mistakes.csv"] = mistakes_csv(exercises)
     return files
 
 

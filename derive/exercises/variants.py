@@ -23,7 +23,8 @@ from ..solution.derivation import Runs, check_digits, rounding_mode, runs, solve
 from ..errors import DeriveError, UsageError
 from ..limits import DEFAULT_LIMITS, MAX_NUMBER, Limits
 from ..model.network import Network
-from ..model.numeric import Run, carried
+from ..model.mistakes import MISTAKES, Mistake, applicable
+from ..model.numeric import CompiledNetwork, Run, carried, exact, truncated
 from ..views.printing import DEFAULT_DIGITS, half_up
 from ..model.quantities import Kind, node, partial, quantity_of, updated
 from ..solution.record import Solution
@@ -56,6 +57,8 @@ class Rejection(Enum):
     NOT_DISTINCT = "two asked values are equal within their tolerances"
     DUPLICATE = "it duplicates another variant"
     OVERFLOW = "the numbers overflow (log(0), exp of a huge number)"
+    MISTAKE_LOOKS_RIGHT = "a catalogued mistake gives an asked value within its tolerance"
+    MISTAKES_ALIKE = "two catalogued mistakes give the same asked value"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class Exercise:
     questions: tuple[Question, ...]
     answers: Mapping[str, Answer] = field(repr=False)
     digits: int = DEFAULT_DIGITS
+    # question id → mistake name → the value a student making that mistake gives (as the
+    # key rounds it), for the mistakes that change that answer beyond its tolerance
+    mistakes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False)
 
     def key(self) -> dict[str, Any]:
         """key.json: the variant's derive-solution JSON, its full spec and its questions."""
@@ -315,6 +321,62 @@ class _Draw:
     questions: tuple[Question, ...]
     answers: dict[str, Answer]
     reasons: list[Rejection]
+    mistakes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def mistaken_values(numbers: Runs, mistake: Mistake, digits: int) -> tuple[dict[str, float], dict[str, float]] | None:
+    """Question id → value for a student making `mistake`: as they would write it (carrying
+    the shown values, or rounding as the mistake says) and at full precision; None when the
+    numbers cannot be computed that way."""
+    variation = mistake.variation
+    if variation.decimals is not None:
+        keep = carried(variation.decimals)
+    elif variation.truncate:
+        keep = truncated(digits)
+    else:
+        keep = numbers.compiled.keep
+    try:
+        shown = CompiledNetwork(numbers.network, keep, variation).run()
+        full = CompiledNetwork(numbers.network, exact, variation).run()
+    except DeriveError:
+        return None
+    return _run_values(numbers.network, shown), _run_values(numbers.network, full)
+
+
+def _mistakes(numbers: Runs, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int):
+    """The catalogued mistakes' values for each asked question (those that change it beyond
+    its tolerance), and the reasons to draw again: a mistake that changes a value but lands
+    within its tolerance, or two mistakes that give one value, leave a wrong answer that
+    grading could not name."""
+    exact_right = _run_values(numbers.network, numbers.exact)
+    found: dict[str, dict[str, float]] = {q.id: {} for q in questions}
+    reasons: list[Rejection] = []
+    for mistake in applicable(numbers.spec):
+        values = mistaken_values(numbers, mistake, digits)
+        if values is None:
+            continue
+        shown, full = values
+        for question in questions:
+            answer = answers[question.id]
+            value = _round(shown[question.id], digits)
+            if abs(value - answer.value) > answer.tolerance:
+                found[question.id][mistake.name] = value
+            elif question.kind.value in mistake.shows_in and abs(full[question.id] - exact_right[question.id]) > answer.tolerance:
+                # the slip changes the answer beyond its tolerance, but carried as shown it lands
+                # within it (a slip that changes it less makes no difference in this variant)
+                reasons.append(Rejection.MISTAKE_LOOKS_RIGHT)
+    for question in questions:
+        made_here = [(name, value) for name, value in found[question.id].items() if question.kind.value in MISTAKES[name].shows_in]
+        tolerance = answers[question.id].tolerance
+        if any(abs(a - b) <= tolerance and _changes(a, b) for i, (_, a) in enumerate(made_here) for _, b in made_here[i + 1 :]):
+            reasons.append(Rejection.MISTAKES_ALIKE)
+    return found, list(dict.fromkeys(reasons))
+
+
+def _changes(value: float, other: float) -> bool:
+    """Whether two values differ beyond rounding noise (two mistakes that always give one
+    value, as w + η g from a reversed update or a reversed error, are one diagnosis)."""
+    return abs(value - other) > 1e-9 * max(1.0, abs(other))
 
 
 def _attempt(template: Spec, seed: int, number: int, attempt: int, settings: "_Settings") -> _Draw:
@@ -333,7 +395,11 @@ def _attempt(template: Spec, seed: int, number: int, attempt: int, settings: "_S
     shown = _run_values(network, numbers.shown)
     questions = resolve_ask(network, settings.ask, shown)
     answers = answers_of(questions, shown, _run_values(network, other_run), settings.digits, _run_values(network, numbers.exact))
-    return _Draw(spec_dict, numbers, questions, answers, rejections(numbers, questions, answers, settings.digits))
+    reasons = rejections(numbers, questions, answers, settings.digits)
+    if reasons:
+        return _Draw(spec_dict, numbers, questions, answers, reasons)
+    mistakes, reasons = _mistakes(numbers, questions, answers, settings.digits)
+    return _Draw(spec_dict, numbers, questions, answers, reasons, mistakes)
 
 
 @dataclass(frozen=True)
@@ -500,7 +566,10 @@ def exercise(
             graph = isinstance(result.numbers, GraphSolution)
             solution = result.numbers if graph else solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
             accepted.append(
-                Exercise(variant_id(number, seed), number, seed, solution.spec, solution, result.questions, result.answers, digits)
+                Exercise(
+                    variant_id(number, seed), number, seed, solution.spec, solution, result.questions, result.answers, digits,
+                    result.mistakes,
+                )
             )
         if progress is not None:
             progress(number)

@@ -69,6 +69,9 @@ class Mistake:
     feedback: str  # what the student is told
     variation: Variation
     applies: Callable[[Spec], bool] = lambda spec: True
+    # The answers where the slip is made (not merely carried on): a variant is drawn so that
+    # these tell it from the right answer and from each other mistake made there.
+    shows_in: frozenset[str] = frozenset({"gradient", "update"})
 
 
 def _has(activation: str) -> Callable[[Spec], bool]:
@@ -98,6 +101,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "the weights of the layer after it as they were in the forward pass, before any update.",
         Variation(updated_weights=True),
         _hidden_layers,
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "no_activation_derivative",
@@ -105,6 +109,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "The activation's derivative is missing from the chain rule: ∂a/∂z must multiply each unit's error.",
         Variation(local=Local.LEFT_OUT),
         lambda spec: any(layer.activation != "linear" for layer in spec.layers),
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "activation_derivative_twice",
@@ -112,6 +117,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "The activation's derivative appears twice in your chain rule: ∂a/∂z is one factor, taken once per unit.",
         Variation(local=Local.TWICE),
         lambda spec: any(layer.activation not in ("linear", "relu") for layer in spec.layers),
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "derivative_at_activation",
@@ -120,6 +126,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "f′(z) is the slope where the unit's input z lies (for the sigmoid, σ′(z) = a(1 − a), not σ′(a)).",
         Variation(local=Local.AT_OUTPUT),
         lambda spec: any(layer.activation in ("sigmoid", "tanh") for layer in spec.layers),
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "relu_kink_one",
@@ -127,12 +134,14 @@ CATALOGUE: tuple[Mistake, ...] = (
         "At z = 0 the ReLU has no derivative; the convention (and most libraries) takes 0 there, not 1.",
         Variation(local=Local.KINK_ONE),
         _has("relu"),
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "update_sign",
         "update in the wrong direction",
         "The update moves the parameter along its gradient instead of against it: θ* = θ − η ∂E/∂θ.",
         Variation(rate=Rate.NEGATED),
+        shows_in=frozenset({"update"}),
     ),
     Mistake(
         "error_sign",
@@ -140,6 +149,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "The sign of the error is reversed: the derivative of the loss with respect to the prediction has ŷ − y, "
         "not y − ŷ.",
         Variation(error_sign=-1),
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "half_forgotten",
@@ -147,6 +157,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "The loss is ½ Σ (y − ŷ)²: its derivative is ŷ − y, without the factor 2 (the ½ cancels it).",
         Variation(loss_scale=2.0),
         lambda spec: spec.loss == "half_sse",
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "batch_sum",
@@ -154,6 +165,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "The batch's loss and gradients are the mean over the samples: divide the sum by the number of samples.",
         Variation(batch=Batch.SUM),
         lambda spec: spec.batch is Batch.MEAN and len(spec.data) > 1 and spec.update.value == "batch",
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "batch_mean",
@@ -161,6 +173,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "This spec sums the batch's losses and gradients; they are not divided by the number of samples.",
         Variation(batch=Batch.MEAN),
         lambda spec: spec.batch is Batch.SUM and len(spec.data) > 1 and spec.update.value == "batch",
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "transposed_indices",
@@ -169,6 +182,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "times the value it comes from.",
         Variation(transposed=True),
         _square_layer,
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "softmax_diagonal",
@@ -176,30 +190,35 @@ CATALOGUE: tuple[Mistake, ...] = (
         "A softmax couples its outputs: ∂E/∂z_i sums ∂E/∂a_k · ∂a_k/∂z_i over every output k, not only k = i.",
         Variation(diagonal=True),
         _softmax_without_shortcut,
+        shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "rate_not_applied",
         "learning rate left out",
         "The update multiplies the gradient by the learning rate η before subtracting it.",
         Variation(rate=Rate.NOT_APPLIED),
+        shows_in=frozenset({"update"}),
     ),
     Mistake(
         "rate_twice",
         "learning rate applied twice",
         "The learning rate is applied once: θ* = θ − η ∂E/∂θ.",
         Variation(rate=Rate.TWICE),
+        shows_in=frozenset({"update"}),
     ),
     Mistake(
         "rounded_early",
         "rounded too early",
         "Your intermediate values were rounded to one decimal; keep the decimals the solution asks for until the end.",
         Variation(decimals=1),
+        shows_in=frozenset(),
     ),
     Mistake(
         "truncated",
         "truncated instead of rounded",
         "Your intermediate values were cut off after the last decimal instead of rounded (0.0828 is 0.083, not 0.082).",
         Variation(truncate=True),
+        shows_in=frozenset(),
     ),
 )
 MISTAKES = {mistake.name: mistake for mistake in CATALOGUE}

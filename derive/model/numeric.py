@@ -251,6 +251,22 @@ def carried(digits: int) -> Keep:
     return keep
 
 
+def truncated(digits: int) -> Keep:
+    """Cuts a value off after `digits` decimals, as a student who truncates does (a
+    catalogued mistake): 0.0828 → 0.082."""
+    scale = 10.0**digits
+
+    def keep(value: float) -> float:
+        scaled = abs(value) * scale
+        if not scaled < 1e15:
+            return value
+        whole = math.floor(float(f"{scaled:.14g}"))
+        return (whole / scale if value >= 0 else -whole / scale) + 0.0
+
+    keep.digits = digits  # type: ignore[attr-defined]
+    return keep
+
+
 def carried_significant(keep: Keep) -> Keep:
     """The policy for an update rule's state (m, v, s): as `keep`, but never fewer than its
     digits of significant figures. Adam's v = (1 − β₂) g² is of the order 10⁻⁶; at three
