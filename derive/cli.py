@@ -186,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("responses", metavar="RESPONSES", help="CSV with columns student,variant,question,value")
     grade_cmd.add_argument("--output", metavar="FILE", default="grades.csv",
                            help="grades (default grades.csv); wrong answers go to FILE's name + -details.csv")
+    grade_cmd.add_argument("--follow-through", metavar="CREDIT", type=_credit, default=1.0,
+                           help="credit (0 to 1, default 1) for an answer right from the student's own earlier wrong answers; 0: off")
     grade_cmd.add_argument("--mistakes", metavar="FILE", default=None,
                            help="the exercise's mistakes.csv (default: the one beside ANSWERS, if any), to name wrong answers")
     grade_cmd.add_argument("--force", action="store_true",
@@ -342,11 +344,21 @@ def _stress_table(report) -> str:
     return "\n".join(lines)
 
 
+def _credit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 def _grade(args: argparse.Namespace) -> int:
     from .exercises.grading import grade, summary_lines, write_grades
     answers, responses = Path(args.answers), Path(args.responses)
     mistakes = Path(args.mistakes) if args.mistakes else None
-    result = grade(answers, responses, mistakes)
+    result = grade(answers, responses, mistakes, args.follow_through)
     inputs = [answers, responses] + ([mistakes] if mistakes else [])
     output, details, summary = write_grades(result, Path(args.output), inputs, force=args.force)
     for problem in result.problems:

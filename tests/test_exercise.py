@@ -71,7 +71,7 @@ def test_another_seed_gives_other_numbers(made, tmp_path):
 
 def test_a_variant_regenerates_from_its_id(made, tmp_path):
     assert main(["exercise", "esuli", "--variant", "V04-3f9a", "--format", "md,tex,json", "--output", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["V04-3f9a", "answers.csv", "answers.json", "mistakes.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["V04-3f9a", "answers.csv", "answers.json", "mistakes.csv", "variants.json"]
     comparison = filecmp.dircmp(tmp_path / "V04-3f9a", made / "V04-3f9a")
     assert not comparison.diff_files and not comparison.left_only
     rows = (tmp_path / "answers.csv").read_text().splitlines()
@@ -362,7 +362,7 @@ def test_qti_for_canvas(tmp_path):
     import zipfile
 
     assert main(["exercise", "esuli", "--count", "2", "--seed", "4", "--format", "qti", "--output", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.csv", "answers.json", "mistakes.csv", "qti.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.csv", "answers.json", "mistakes.csv", "qti.zip", "variants.json"]
     rows = list(csv.DictReader((tmp_path / "answers.csv").open()))
     archive = zipfile.ZipFile(tmp_path / "qti.zip")
     assert "imsmanifest.xml" in archive.namelist()

@@ -326,7 +326,7 @@ def test_a_failure_after_the_last_update_names_that_pass(monkeypatch):
     real = numeric.CompiledNetwork.forward
     calls = {"n": 0}
 
-    def failing_after_training(self, parameters, x, y):
+    def failing_after_training(self, parameters, x, y, given=False):
         calls["n"] += 1
         if calls["n"] > 2:  # two steps of one sample each, then the pass after the last
             raise OverflowError

@@ -200,8 +200,9 @@ def _write(path, header, rows):
 @pytest.mark.parametrize("template", ["esuli", "students", "adam"])
 def test_simulated_students_are_told_their_mistake(tmp_path, template):
     """For each variant and each mistake it lists, a student who makes that mistake (and is
-    right wherever the mistake changes nothing): every answer the mistake changes is named,
-    by that mistake or one that gives the same value; none is unexplained."""
+    right wherever the mistake changes nothing): every answer the mistake changes is either
+    named, by that mistake or one that gives the same value, or earns follow-through because
+    it follows from an earlier answer the mistake changed; none is unexplained."""
     out = tmp_path / "exam"
     assert main(["exercise", template, "--count", "3", "--seed", "5", "--format", "json", "--output", str(out)]) == 0
     answers = list(csv.DictReader((out / "answers.csv").open()))
@@ -223,19 +224,23 @@ def test_simulated_students_are_told_their_mistake(tmp_path, template):
     assert main(["grade", str(out / "answers.csv"), str(responses), "--output", str(tmp_path / "grades.csv")]) == 0
     details = {(d["student"], d["question"]): d for d in csv.DictReader((tmp_path / "grades-details.csv").open())}
     assert set(details) == set(expected)
-    same_value = 0
+    same_value = named = 0
     for (student, question), (name, value) in expected.items():
         detail = details[(student, question)]
-        assert detail["problem"] == "wrong" and detail["feedback"] == MISTAKES[detail["mistake"]].feedback
+        if detail["problem"] == "follow-through":
+            assert detail["feedback"].startswith("right from your own ")
+            continue
+        named += 1
+        assert detail["problem"] == "wrong" and detail["feedback"].endswith(MISTAKES[detail["mistake"]].feedback)
         if detail["mistake"] != name:  # another mistake that gives this very value
             variant = student.split(":")[0]
             other = next(m for m in mistakes if m["variant"] == variant and m["question"] == question and m["mistake"] == detail["mistake"])
             assert abs(float(other["value"]) - value) <= float(detail["tolerance"])
             same_value += 1
-    assert same_value < len(expected) / 2
+    assert named and same_value < named / 2
     summary = list(csv.DictReader((tmp_path / "grades-summary.csv").open()))
     assert sum(int(row["unexplained"]) for row in summary) == 0
-    assert sum(int(row["wrong"]) for row in summary) == len(expected)
+    assert sum(int(row["wrong"]) + int(row["follow_through"]) for row in summary) == len(expected)
 
 
 def test_an_answer_no_mistake_explains_is_said_so(tmp_path):

@@ -84,6 +84,15 @@ def mistakes_csv(exercises: Sequence[Exercise]) -> str:
     return csv_text(mistake_rows(exercises), MISTAKE_FIELDS)
 
 
+def variants_json(exercises: Sequence[Exercise]) -> str:
+    """Each variant's full spec and how its numbers are carried: what grading needs to
+    recompute an answer from a student's own earlier answers (follow-through)."""
+    return json.dumps(
+        {e.id: {"spec": e.spec.to_dict(), "digits": e.digits, "rounding": e.derivation.rounding.value} for e in exercises},
+        indent=2, ensure_ascii=False,
+    ) + "\n"
+
+
 def answers_json(exercises: Sequence[Exercise]) -> str:
     return json.dumps(answer_rows(exercises), indent=2) + "\n"
 

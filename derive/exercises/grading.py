@@ -11,7 +11,9 @@ The responses (columns student,variant,question,value) are graded as far as they
   appear), even when none of their rows can be used.
 - A student's variant is the variant of their first row that names a variant of the key.
   Their score is the number of that variant's questions answered within the tolerance
-  (|given − value| ≤ tolerance, the boundary included); max is its number of questions.
+  (|given − value| ≤ tolerance, the boundary included), plus the follow-through credit of
+  answers right from their own earlier wrong answers (see `grade`); max is its number of
+  questions. A wrong answer that a catalogued mistake explains is named in the details.
 - A student none of whose rows names a variant of the key scores 0, with the problem
   "unknown variant" in the grades; max is the number of questions every variant of the
   key has, or empty when the variants differ in it.
@@ -41,6 +43,7 @@ most 40 characters. The CSV files written keep the text as given.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -50,7 +53,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
-from ..errors import OutputError, SpecError, UsageError, plain, quoted
+from ..errors import DeriveError, OutputError, SpecError, UsageError, plain, quoted
 from ..model.mistakes import CATALOGUE
 
 RESPONSE_FIELDS = ("student", "variant", "question", "value")
@@ -58,7 +61,7 @@ KEY_FIELDS = ("variant", "question", "value", "tolerance")
 GRADE_FIELDS = ("student", "variant", "score", "max", "problem")
 DETAIL_FIELDS = ("student", "variant", "question", "given", "expected", "tolerance", "problem", "line", "mistake", "feedback")
 MISTAKE_FIELDS = ("variant", "question", "mistake", "value", "feedback")
-SUMMARY_FIELDS = ("question", "answers", "right", "wrong", "missing", "unexplained") + tuple(m.name for m in CATALOGUE)
+SUMMARY_FIELDS = ("question", "answers", "right", "follow_through", "wrong", "missing", "unexplained") + tuple(m.name for m in CATALOGUE)
 # A wrong answer that no catalogued mistake explains says so in the details.
 UNEXPLAINED = "matches no catalogued mistake"
 MAX_ROWS = 1_000_000
@@ -74,6 +77,7 @@ class Problem(Enum):
     """Why an answer did not earn its point, or why a row could not be used."""
 
     WRONG = "wrong"
+    FOLLOW_THROUGH = "follow-through"  # wrong, but right from the student's own earlier answers
     NOT_A_NUMBER = "not a number"
     MISSING = "missing"
     UNKNOWN_VARIANT = "unknown variant"
@@ -221,14 +225,22 @@ class _Student:
     unused: list[dict[str, object]] = field(default_factory=list)
 
 
-def grade(answers: Path, responses: Path, mistakes: Path | None = None) -> Grading:
-    """Grades `responses` against `answers`; a wrong answer that equals (within the
-    tolerance) the value a catalogued mistake gives is named with its feedback. The mistakes
-    are read from `mistakes`, else from the mistakes.csv beside the answers if there is one."""
+def grade(answers: Path, responses: Path, mistakes: Path | None = None, follow_through: float = 1.0) -> Grading:
+    """Grades `responses` against `answers`.
+
+    A wrong answer that equals (within the tolerance) the value recomputed from the
+    student's own other answers earns `follow_through` of a point (0 turns it off), unless
+    those answers make the step trivial (the recomputed value is 0, or a copy of another
+    answer); it needs the variants.json beside the answers. A wrong answer that equals the
+    value a catalogued mistake gives is named with its feedback; the mistakes are read from
+    `mistakes`, else from the mistakes.csv beside the answers if there is one."""
+    if isinstance(follow_through, bool) or not isinstance(follow_through, (int, float)) or not 0 <= follow_through <= 1:
+        raise UsageError(f"follow-through: expected a credit from 0 to 1, got {follow_through!r}")
     key = load_key(answers)
     if mistakes is None and answers.with_name("mistakes.csv").is_file():
         mistakes = answers.with_name("mistakes.csv")
     catalogued = load_mistakes(mistakes) if mistakes is not None else None
+    variants = _load_variants(answers.with_name("variants.json")) if follow_through and answers.with_name("variants.json").is_file() else {}
     result = Grading(named=catalogued is not None)
     students: dict[str, _Student] = {}
     unattributed: list[dict[str, object]] = []
@@ -284,8 +296,10 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None) -> Gradi
                                   "max": common_max, "problem": Problem.UNKNOWN_VARIANT.value})
             result.details.extend(student.unused)
             continue
-        score = 0
+        score: float = 0
         seen: list[str] = []  # mistakes already named for this student: one slip explains later answers too
+        own = _own_values(student, key[student.variant])
+        carried_on = _follow_through(variants.get(student.variant), own, key[student.variant]) if own else {}
         for question, answer in key[student.variant].items():
             line, text = student.answers.get(question, (None, None))
             number = parse_number(text)
@@ -300,12 +314,22 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None) -> Gradi
             else:
                 problem = Problem.WRONG
             mistake, feedback = "", ""
+            outcome = carried_on.get(question)
+            if problem is Problem.WRONG and outcome is not None:
+                value, reason, sources = outcome
+                if reason is None:
+                    score += follow_through
+                    problem = Problem.FOLLOW_THROUGH
+                    feedback = f"right from your own {', '.join(sources)}: {follow_through:g} of the point"
+                else:
+                    feedback = f"not follow-through: {reason}"
             if problem is Problem.WRONG and catalogued is not None:
                 matching = [c for c in catalogued.get(student.variant, {}).get(question, []) if within(number, c[1], answer.tolerance)]
                 # where two mistakes give this value (w + η g: a reversed update or a reversed error),
                 # the one this student's earlier answers showed
                 matching.sort(key=lambda c: c[0] not in seen)
-                mistake, _, feedback = matching[0] if matching else ("", 0.0, UNEXPLAINED)
+                mistake, _, named_feedback = matching[0] if matching else ("", 0.0, UNEXPLAINED)
+                feedback = f"{feedback}; {named_feedback}" if feedback else named_feedback
                 if mistake:
                     seen.append(mistake)
             result.details.append(
@@ -314,12 +338,101 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None) -> Gradi
                  "problem": problem.value, "line": "" if line is None else line, "mistake": mistake, "feedback": feedback}
             )
         result.details.extend(student.unused)
-        result.grades.append({"student": student.name, "variant": student.variant, "score": score,
+        result.grades.append({"student": student.name, "variant": student.variant, "score": _points(score),
                               "max": len(key[student.variant]), "problem": ""})
     result.details.extend(unattributed)
     result.problems = [message for _, message in sorted(problems, key=lambda problem: problem[0])]
     result.summary = _summary(key, students.values(), result.details)
     return result
+
+
+def _points(score: float) -> int | float:
+    """A score as written: 4, or 4.5 with partial follow-through credit."""
+    return int(score) if float(score).is_integer() else round(score, 6)
+
+
+def _load_variants(path: Path) -> dict[str, dict]:
+    """variant → {"spec", "digits", "rounding"}, from the variants.json `derive exercise` writes."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SpecError(str(path), None, f"cannot be read as JSON: {plain(error)[:80]}") from None
+    if not isinstance(data, dict):
+        raise SpecError(str(path), None, "expected a mapping of variant ids to their specs")
+    return data
+
+
+def _own_values(student: "_Student", questions: dict[str, KeyAnswer]) -> dict[str, float]:
+    """The student's answers that are numbers but wrong: the values follow-through carries on."""
+    own = {}
+    for question, answer in questions.items():
+        number = parse_number(student.answers.get(question, (None, None))[1])
+        if number is not None and not within(number, answer.value, answer.tolerance):
+            own[question] = number
+    return own
+
+
+def _follow_through(variant: dict | None, own: dict[str, float], questions: dict[str, KeyAnswer]):
+    """question → (the value recomputed from the student's other wrong answers, why
+    follow-through is refused or None, the answers it follows from), for each wrong answer
+    that the others change.
+
+    The derivation is run again with the student's values in place of the right ones (the
+    first sample's forward values, the gradients, the updated parameters): which answer
+    depends on which is the derivation's, not a table's."""
+    if variant is None:
+        return {}
+    from ..model.numeric import CompiledNetwork
+    from ..solution.derivation import runs
+    from ..spec.schema import load_spec
+
+    try:
+        spec = load_spec(variant["spec"])
+        if spec.kind != "network":
+            return {}  # graphs are graded strictly
+        numbers = runs(spec, rounding=variant.get("rounding"), digits=variant.get("digits", 3))
+    except (DeriveError, KeyError, TypeError):
+        return {}
+    right = _question_values(numbers.network, numbers.shown)
+    outcome = {}
+    for question, given in own.items():
+        others = {q: v for q, v in own.items() if q != question}
+        if not others:
+            continue
+        try:
+            run = CompiledNetwork(numbers.network, numbers.compiled.keep, given=others).run()
+        except DeriveError:
+            continue
+        value = _question_values(numbers.network, run)[question]
+        tolerance = questions[question].tolerance
+        if abs(value - right[question]) <= 1e-12 * max(1.0, abs(value)) or not within(given, value, tolerance):
+            continue  # the student's other answers do not change this one, or the answer is not theirs either
+        # the answers it follows from: those that change it on their own
+        sources = [
+            q for q, v in others.items()
+            if _changes(CompiledNetwork(numbers.network, numbers.compiled.keep, given={q: v}), numbers.network, question, right)
+        ]
+        reason = None
+        if abs(value) <= tolerance < abs(right[question]):
+            reason = "your earlier answers make this 0, which skips the work"
+        elif any(within(value, others[s], tolerance) and not within(right[question], right[s], tolerance) for s in sources):
+            reason = "your earlier answers make this a copy of one of them"
+        outcome[question] = (value, reason, tuple(sources))
+    return outcome
+
+
+def _changes(compiled, network, question: str, right: dict[str, float]) -> bool:
+    try:
+        value = _question_values(network, compiled.run())[question]
+    except DeriveError:
+        return False
+    return abs(value - right[question]) > 1e-12 * max(1.0, abs(value))
+
+
+def _question_values(network, run) -> dict[str, float]:
+    from .variants import _run_values
+
+    return _run_values(network, run)
 
 
 def _summary(key, students, details) -> list[dict[str, object]]:
@@ -336,7 +449,12 @@ def _summary(key, students, details) -> list[dict[str, object]]:
             rows[question]["answers"] += 1
     for detail in details:
         row = rows.get(detail["question"])
-        if row is None or detail["problem"] not in (Problem.WRONG.value, Problem.NOT_A_NUMBER.value, Problem.MISSING.value):
+        if row is None or detail["problem"] not in (
+            Problem.WRONG.value, Problem.NOT_A_NUMBER.value, Problem.MISSING.value, Problem.FOLLOW_THROUGH.value
+        ):
+            continue
+        if detail["problem"] == Problem.FOLLOW_THROUGH.value:
+            row["follow_through"] += 1
             continue
         if detail["problem"] == Problem.MISSING.value:
             row["missing"] += 1
@@ -348,7 +466,7 @@ def _summary(key, students, details) -> list[dict[str, object]]:
         else:
             row["unexplained"] += 1
     for row in rows.values():
-        row["right"] = row["answers"] - row["wrong"] - row["missing"]
+        row["right"] = row["answers"] - row["wrong"] - row["missing"] - row["follow_through"]
     return list(rows.values())
 
 
@@ -357,11 +475,12 @@ def summary_lines(result: Grading) -> list[str]:
     lines = []
     for row in result.summary:
         named = [f"{row[m.name]} {m.name}" for m in CATALOGUE if row[m.name]]
+        carried = f", {row['follow_through']} follow-through" if row["follow_through"] else ""
         if row["unexplained"] and result.named:
             named.append(f"{row['unexplained']} unexplained")
         why = f" ({', '.join(named)})" if named and row["wrong"] else ""
         missing = f", {row['missing']} missing" if row["missing"] else ""
-        lines.append(f"{row['question']}: {row['right']} right, {row['wrong']} wrong{why}{missing}")
+        lines.append(f"{row['question']}: {row['right']} right{carried}, {row['wrong']} wrong{why}{missing}")
     return lines
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..errors import UsageError
 from .variants import Exercise
-from .exports import answers_csv, answers_json, cloze_answers, mistakes_csv, moodle_xml, plain_title, qti_zip
+from .exports import answers_csv, answers_json, cloze_answers, mistakes_csv, moodle_xml, plain_title, qti_zip, variants_json
 from ..views.printing import DEFAULT_DIGITS, latex_text, markdown_text
 from ..views.document import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
 
@@ -70,6 +70,7 @@ def exercise_files(
     files["answers.csv"] = answers_csv(exercises)
     files["answers.json"] = answers_json(exercises)
     files["mistakes.csv"] = mistakes_csv(exercises)
+    files["variants.json"] = variants_json(exercises)
     return files
 
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import sympy as sp
 
@@ -99,10 +99,14 @@ class _CompiledLayer:
                 MODULES,
             )
 
-    def forward(self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep) -> tuple[list[float], list[float], list[float]]:
+    def forward(
+        self, parameters: Sequence[float], inputs: Sequence[float], keep: Keep,
+        given_pre: Mapping[int, float] | None = None, given_out: Mapping[int, float] | None = None,
+    ) -> tuple[list[float], list[float], list[float]]:
         """(weighted sums Σ w·a without the bias, pre-activations, activations). The weighted
         sum is a shown value of its own (W x, then + b): carrying rounded values, the bias is
-        added to the rounded sum, as the reader does."""
+        added to the rounded sum, as the reader does. `given_pre` and `given_out` replace
+        values by unit (a student's own, for follow-through); the rest follows from them."""
         weighted, pre = [], []
         for weights, bias in zip(self.weight_index, self.bias_index):
             values = [parameters[w] for w in weights]
@@ -114,8 +118,13 @@ class _CompiledLayer:
                 pre.append(_weighted_sum(values, inputs, parameters[bias]))
             else:
                 pre.append(keep(total + parameters[bias]))
+        for unit, value in (given_pre or {}).items():
+            pre[unit] = value
         out = [self.function(z) for z in pre] if self.elementwise else self.vector_function(*self._shifted(pre))
-        return weighted, pre, [keep(float(a)) for a in out]
+        out = [keep(float(a)) for a in out]
+        for unit, value in (given_out or {}).items():
+            out[unit] = value
+        return weighted, pre, out
 
     def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep, kind: Local = Local.RIGHT) -> list[list[float]]:
         """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
@@ -361,10 +370,15 @@ class CompiledNetwork:
     parameters): `exact` keeps full precision, `carried(d)` computes as a student who
     carries each shown value rounded to d decimals."""
 
-    def __init__(self, network: Network, keep: Keep = exact, variation: Variation = RIGHT):
+    def __init__(
+        self, network: Network, keep: Keep = exact, variation: Variation = RIGHT, given: Mapping[str, float] | None = None
+    ):
         self.network = network
         self.keep = keep
         self.variation = variation  # RIGHT, or a mistake's change to one rule (model/mistakes.py)
+        # Values of the first update given from outside (a student's answers, by question id:
+        # z2[0], a1[1] of the first sample, grad:W1[0,0], new:b2[0]), which the rest follows from.
+        self.given = dict(given or {})
         self.parameters = network.parameters
         self.layers = [_CompiledLayer(layer, self.parameters) for layer in network.layers]
         self._loss, self._loss_gradient = _compiled_loss(network.loss, network.predictions, network.targets)
@@ -427,11 +441,15 @@ class CompiledNetwork:
             for p, g, weight, trainable in zip(parameters, gradient, self.weight_mask, self.trainable_mask)
         )
 
-    def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float]) -> Forward:
+    def forward(self, parameters: Sequence[float], x: Sequence[float], y: Sequence[float], given: bool = False) -> Forward:
+        """One sample's forward pass; `given`: with the values given for the first sample."""
         weighted, pre, out = [], [], []
         inputs = x
-        for layer in self.layers:
-            s, z, a = layer.forward(parameters, inputs, self.keep)
+        for number, layer in enumerate(self.layers, start=1):
+            units = range(layer.units)
+            given_pre = {i: self.given[f"z{number}[{i}]"] for i in units if f"z{number}[{i}]" in self.given} if given else None
+            given_out = {i: self.given[f"a{number}[{i}]"] for i in units if f"a{number}[{i}]" in self.given} if given else None
+            s, z, a = layer.forward(parameters, inputs, self.keep, given_pre, given_out)
             weighted.append(tuple(s))
             pre.append(tuple(z))
             out.append(tuple(a))
@@ -515,10 +533,18 @@ class CompiledNetwork:
                 state[name].append(value)
         return tuple(after), {name: tuple(values) for name, values in state.items()}
 
-    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], when: str) -> tuple[Forward, ...]:
-        """The forward passes of `samples`; `when` names the pass in messages ("step 3")."""
+    def evaluate(self, parameters: Sequence[float], samples: Sequence[int], when: str, given: bool = False) -> tuple[Forward, ...]:
+        """The forward passes of `samples`; `when` names the pass in messages ("step 3");
+        `given`: the first sample's with the values given from outside."""
         data = self.network.spec.data
-        return tuple(self._guarded(when, n, self.forward, parameters, data[n].x, data[n].y) for n in samples)
+        return tuple(
+            self._guarded(when, n, self.forward, parameters, data[n].x, data[n].y, given and position == 0)
+            for position, n in enumerate(samples)
+        )
+
+    def _given_parameters(self, prefix: str, values: Sequence[float]) -> tuple[float, ...]:
+        """`values` (one per parameter) with those given as prefix:NAME replaced."""
+        return tuple(self.given.get(f"{prefix}:{self.parameter_name(k)}", v) for k, v in enumerate(values))
 
     def train(self) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
         """Gradient descent as the spec asks; returns every update and the final forward pass."""
@@ -532,7 +558,8 @@ class CompiledNetwork:
             for batch in batches:
                 step = len(updates) + 1
                 when = f"step {step}"
-                forwards = self.evaluate(parameters, batch, when)
+                first = step == 1 and bool(self.given)
+                forwards = self.evaluate(parameters, batch, when, first)
                 gradients = [
                     self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
                     for n, f in zip(batch, forwards)
@@ -546,10 +573,14 @@ class CompiledNetwork:
                     ]
                     data_gradient = self.combine_gradients(gradients, when)
                 gradient = self.decayed(parameters, data_gradient)
+                if first:
+                    gradient = self._given_parameters("grad", gradient)
                 try:
                     after, state = self.step(parameters, gradient, step, state)
                 except (OverflowError, ZeroDivisionError):
                     after = (math.inf,)
+                if first:
+                    after = self._given_parameters("new", after)
                 broken = next((k for k, v in enumerate(after) if not math.isfinite(v)), None)
                 if broken is not None:
                     name = self.parameter_name(broken) if len(after) == len(parameters) else "a parameter"
