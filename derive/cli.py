@@ -157,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--count", type=_whole(1), default=1, help="how many variants (default 1)")
     exercise_cmd.add_argument("--seed", type=_whole(0, MAX_SEED), default=1, help=f"0 to {MAX_SEED} (default 1); same seed, same files")
     exercise_cmd.add_argument("--ask", help="forward, loss, gradients, updates or question ids such as a2[0],grad:W1[0,0]")
+    exercise_cmd.add_argument("--points", help="what each question is worth: N for all, or groups/ids such as gradients=2,loss=1 (default 1)")
     exercise_cmd.add_argument(
         "--format", type=_format_list(EXERCISE_FORMATS), default=("md", "tex", "json", "moodle"),
         help=f"comma-separated: {', '.join(EXERCISE_FORMATS)} (default: md,tex,json,moodle)",
@@ -316,7 +317,7 @@ def _exercise(args: argparse.Namespace) -> int:
         print(_stress_table(report))
         return 0
     with _progress(count, "variants") as update:
-        exercises = exercise(template, seed, count=count, only=only, progress=update, **options)
+        exercises = exercise(template, seed, count=count, only=only, progress=update, points=args.points, **options)
     check_view(args.notation, "full", exercises[0].derivation)
     from .exercises.sheets import exercise_files
 

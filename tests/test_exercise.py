@@ -113,12 +113,14 @@ def test_pdfs_hold_every_variant_in_order(made):
 
 def test_answers_csv_and_json_agree(made):
     rows = list(csv.DictReader((made / "answers.csv").open()))
-    assert list(rows[0]) == ["variant", "question", "value", "tolerance"]
+    assert list(rows[0]) == ["variant", "question", "value", "tolerance", "points"]
     assert len(rows) == 6 * 5
     assert json.loads((made / "answers.json").read_text()) == [
-        {"variant": r["variant"], "question": r["question"], "value": float(r["value"]), "tolerance": float(r["tolerance"])}
+        {"variant": r["variant"], "question": r["question"], "value": float(r["value"]), "tolerance": float(r["tolerance"]),
+         "points": int(r["points"])}
         for r in rows
     ]
+    assert {r["points"] for r in rows} == {"1"}
 
 
 def test_moodle_xml_matches_the_answers(made):

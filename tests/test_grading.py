@@ -611,3 +611,51 @@ def test_refuses_a_folder_as_output(graded, tmp_path, monkeypatch, force):
 
 def test_error_exit_codes():
     assert (UsageError.exit_code, OutputError.exit_code, SpecError.exit_code) == (2, 1, 2)
+
+
+def test_points_per_question_from_the_exercise_to_the_grades(tmp_path):
+    """--points in the key (answers.csv, key.json, Moodle weights) and in the grades."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from derive.cli import main
+
+    out = tmp_path / "exam"
+    assert main(["exercise", "esuli", "--count", "2", "--points", "gradients=2,loss=3", "--format", "json,moodle",
+                 "--output", str(out)]) == 0
+    rows = list(csv.DictReader((out / "answers.csv").open()))
+    worth = {r["question"]: int(r["points"]) for r in rows}
+    assert worth["loss"] == 3 and worth["a2[0]"] == 1
+    assert all(p == 2 for q, p in worth.items() if q.startswith("grad:")) and any(q.startswith("new:") and p == 1 for q, p in worth.items())
+    key = json.loads((out / rows[0]["variant"] / "key.json").read_text())
+    assert {q["id"]: q["points"] for q in key["questions"]} == {r["question"]: int(r["points"]) for r in rows if r["variant"] == rows[0]["variant"]}
+    text = next(q.find("questiontext/text").text for q in ET.parse(out / "moodle.xml").getroot().iter("question") if q.get("type") == "cloze")
+    assert "{3:NUMERICAL:=" in text and "{2:NUMERICAL:=" in text
+    first = [r for r in rows if r["variant"] == rows[0]["variant"]]
+    responses = tmp_path / "responses.csv"
+    with responses.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student", "variant", "question", "value"])
+        for r in first:
+            writer.writerow(["ann", r["variant"], r["question"], r["value"] if r["question"] != "loss" else "9"])
+    (grade_row,) = grade(out / "answers.csv", responses, follow_through=0).grades
+    total = sum(int(r["points"]) for r in first)
+    assert grade_row["max"] == total and grade_row["score"] == total - 3
+
+
+@pytest.mark.parametrize("points", ["0", "-1", "x"])
+def test_bad_points_in_the_key_are_refused(tmp_path, points):
+    answers = tmp_path / "answers.csv"
+    answers.write_text(f"variant,question,value,tolerance,points\nV1,loss,0.5,0.001,{points}\n")
+    responses = tmp_path / "responses.csv"
+    responses.write_text("student,variant,question,value\nann,V1,loss,0.5\n")
+    with pytest.raises(SpecError, match="line 2: points"):
+        grade(answers, responses)
+
+
+@pytest.mark.parametrize("points", ["gradients=0", "loss", "2.5", "forward=101"])
+def test_bad_points_on_the_command_line(tmp_path, capsys, points):
+    from derive.cli import main
+
+    assert main(["exercise", "esuli", "--count", "1", "--points", points, "--output", str(tmp_path / "exam")]) == 2
+    assert "--points" in capsys.readouterr().err and not (tmp_path / "exam").exists()

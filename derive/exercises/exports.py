@@ -18,7 +18,7 @@ from ..errors import DeriveError, UsageError
 from ..model.mistakes import MISTAKES
 from .variants import Exercise
 
-ANSWER_FIELDS = ("variant", "question", "value", "tolerance")
+ANSWER_FIELDS = ("variant", "question", "value", "tolerance", "points")
 MISTAKE_FIELDS = ("variant", "question", "mistake", "value", "feedback")
 
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
@@ -32,7 +32,8 @@ ARCHIVE_DATE = datetime.datetime(2026, 1, 1)
 
 def answer_rows(exercises: Sequence[Exercise]) -> list[dict[str, object]]:
     return [
-        {"variant": e.id, "question": q.id, "value": e.answers[q.id].value, "tolerance": e.answers[q.id].tolerance}
+        {"variant": e.id, "question": q.id, "value": e.answers[q.id].value, "tolerance": e.answers[q.id].tolerance,
+         "points": e.answers[q.id].points}
         for e in exercises
         for q in e.questions
     ]
@@ -107,7 +108,7 @@ def plain_title(exercises: Sequence[Exercise]) -> str:
 
 
 def cloze_answers(exercise: Exercise) -> dict[str, str]:
-    """Each question's embedded Cloze answer, {1:NUMERICAL:=value:tolerance}, followed by
+    """Each question's embedded Cloze answer, {points:NUMERICAL:=value:tolerance}, followed by
     each catalogued mistake's value as a wrong answer with its feedback
     (~%0%value:tolerance#feedback): Moodle tells the student which slip it looks like. The
     right answer comes first, so it wins where intervals meet."""
@@ -118,7 +119,7 @@ def cloze_answers(exercise: Exercise) -> dict[str, str]:
             f"~%0%{value!r}:{key.tolerance!r}#{_cloze_text(MISTAKES[name].feedback)}"
             for name, value in exercise.mistakes.get(q.id, {}).items()
         )
-        answers[q.id] = f"{{1:NUMERICAL:={key.value!r}:{key.tolerance!r}{wrong}}}"
+        answers[q.id] = f"{{{key.points}:NUMERICAL:={key.value!r}:{key.tolerance!r}{wrong}}}"
     return answers
 
 

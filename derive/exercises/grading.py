@@ -101,7 +101,7 @@ class KeyAnswer:
     value: float
     tolerance: float
     line: int
-
+    points: float = 1.0  # the key's optional points column
 
 def parse_number(text: str | None) -> float | None:
     """A number as students type it (see the module's docstring), or None."""
@@ -186,13 +186,17 @@ def load_key(path: Path) -> dict[str, dict[str, KeyAnswer]]:
             raise SpecError(source, f"line {line}: value", f"expected a number; got {quoted(value_text)}")
         if tolerance is None or tolerance < 0:
             raise SpecError(source, f"line {line}: tolerance", f"expected a number ≥ 0; got {quoted(tolerance_text)}")
+        points_text = row.get("points")
+        points = 1.0 if points_text is None or not points_text.strip() else parse_number(points_text)
+        if points is None or points <= 0:
+            raise SpecError(source, f"line {line}: points", f"expected a number > 0; got {quoted(points_text)}")
         questions = key.setdefault(variant, {})
         if question in questions:
             raise SpecError(
                 source, f"line {line}",
                 f"variant {quoted(variant)} question {quoted(question)} is also on line {questions[question].line}",
             )
-        questions[question] = KeyAnswer(value, tolerance, line)
+        questions[question] = KeyAnswer(value, tolerance, line, points)
     if not key:
         raise SpecError(source, None, "no answers in it")
     return key
@@ -288,7 +292,7 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None, follow_t
             continue
         student.answers[question] = (line, row.get("value", ""))
 
-    counts = {len(questions) for questions in key.values()}
+    counts = {_points(sum(a.points for a in questions.values())) for questions in key.values()}
     common_max: int | str = counts.pop() if len(counts) == 1 else ""
     for student in students.values():
         if student.variant is None:
@@ -309,7 +313,7 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None, follow_t
                 problem = Problem.NOT_A_NUMBER
                 problems.append((line, f"{where}: line {line}: {quoted(text)} is not a number; graded as wrong"))
             elif within(number, answer.value, answer.tolerance):
-                score += 1
+                score += answer.points
                 continue
             else:
                 problem = Problem.WRONG
@@ -318,9 +322,9 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None, follow_t
             if problem is Problem.WRONG and outcome is not None:
                 value, reason, sources = outcome
                 if reason is None:
-                    score += follow_through
+                    score += follow_through * answer.points
                     problem = Problem.FOLLOW_THROUGH
-                    feedback = f"right from your own {', '.join(sources)}: {follow_through:g} of the point"
+                    feedback = f"right from your own {', '.join(sources)}: {follow_through:g} of its points"
                 else:
                     feedback = f"not follow-through: {reason}"
             if problem is Problem.WRONG and catalogued is not None:
@@ -339,7 +343,7 @@ def grade(answers: Path, responses: Path, mistakes: Path | None = None, follow_t
             )
         result.details.extend(student.unused)
         result.grades.append({"student": student.name, "variant": student.variant, "score": _points(score),
-                              "max": len(key[student.variant]), "problem": ""})
+                              "max": _points(sum(a.points for a in key[student.variant].values())), "problem": ""})
     result.details.extend(unattributed)
     result.problems = [message for _, message in sorted(problems, key=lambda problem: problem[0])]
     result.summary = _summary(key, students.values(), result.details)

@@ -13,7 +13,7 @@ import random
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -78,6 +78,7 @@ class Answer:
     value: float  # at the displayed precision, as the key (and the worked solution) shows it
     tolerance: float
     exact: float  # full precision
+    points: int = 1  # what the question is worth (--points)
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,56 @@ class Exercise:
         key["variant"] = self.id
         key["spec"] = self.spec.to_dict()
         key["questions"] = [
-            {"id": q.id, "value": self.answers[q.id].value, "tolerance": self.answers[q.id].tolerance} for q in self.questions
+            {"id": q.id, "value": self.answers[q.id].value, "tolerance": self.answers[q.id].tolerance, "points": self.answers[q.id].points}
+            for q in self.questions
         ]
         return key
+
+
+MAX_POINTS = 100
+_GROUP_KINDS = {
+    "forward": (QuestionKind.FORWARD, QuestionKind.PREDICTION),
+    "loss": (QuestionKind.LOSS,),
+    "gradients": (QuestionKind.GRADIENT,),
+    "updates": (QuestionKind.UPDATE,),
+}
+
+
+def parse_points(points) -> dict[str, int]:
+    """What each question is worth: a whole number for every question (`2`), or by group
+    or id (`gradients=2,new:W2[0,0]=3`; others 1). Returns {"*": n} or {group or id: n}."""
+    if points is None:
+        return {}
+    if isinstance(points, Mapping):
+        items = list(points.items())
+    elif isinstance(points, int) and not isinstance(points, bool):
+        items = [("*", points)]
+    elif isinstance(points, str):
+        text = points.strip()
+        if re.fullmatch(r"[0-9]+", text):
+            items = [("*", int(text))]
+        else:
+            items = []
+            for part in re.split(r",(?![^\[]*\])", text):
+                name, equals, value = part.strip().rpartition("=")
+                if not equals or not name or not re.fullmatch(r"[0-9]+", value.strip()):
+                    raise UsageError(f"--points: expected a whole number, or NAME=N pairs such as gradients=2,loss=1; got {points!r}")
+                items.append((name.strip(), int(value)))
+    else:
+        raise UsageError(f"points: expected a whole number or a mapping of questions to whole numbers, got {points!r}")
+    for name, value in items:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POINTS:
+            raise UsageError(f"--points: {name}: expected a whole number from 1 to {MAX_POINTS}, got {value!r}")
+    return dict(items)
+
+
+def _points_of(question: Question, rule: Mapping[str, int]) -> int:
+    if question.id in rule:
+        return rule[question.id]
+    for group, kinds in _GROUP_KINDS.items():
+        if group in rule and question.kind in kinds:
+            return rule[group]
+    return rule.get("*", 1)
 
 
 def variant_id(number: int, seed: int) -> str:
@@ -517,12 +565,15 @@ def exercise(
     only: int | None = None,
     progress=None,
     limits: Limits = DEFAULT_LIMITS,
+    points=None,
 ) -> list[Exercise]:
     """`count` variants of `spec` (a path, dict or Spec used as a template), drawn from
     `seed`. `only` (a variant number) returns just that variant, regenerated exactly.
     rounding: "exact" or "carry", how the key's values are computed (default: the spec's).
-    `count` and `only` are at most `limits.variants`."""
+    `count` and `only` are at most `limits.variants`. points: what each question is worth
+    (see parse_points; default 1 each)."""
     template = load_spec(spec, limits=limits)
+    worth = parse_points(points)
     if only is not None:
         _check_settings(seed, only, low, high, decimals, limits, "variant number")
     else:
@@ -567,7 +618,8 @@ def exercise(
             solution = result.numbers if graph else solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
             accepted.append(
                 Exercise(
-                    variant_id(number, seed), number, seed, solution.spec, solution, result.questions, result.answers, digits,
+                    variant_id(number, seed), number, seed, solution.spec, solution, result.questions,
+                    {q.id: replace(result.answers[q.id], points=_points_of(q, worth)) for q in result.questions}, digits,
                     result.mistakes,
                 )
             )
