@@ -20,6 +20,7 @@ from .spec.examples import DESCRIPTIONS as _EXAMPLES
 from .exercises.variants import Exercise, exercise, exercise_from_shape
 from .limits import DEFAULT_LIMITS, Limits
 from .views.document import check_view, compile_latex_sources, render
+from .exercises.audit import check
 from .exercises.grading import grade
 from .exercises.sheets import views as _exercise_views
 from .solution.graph import GraphSolution
@@ -76,6 +77,7 @@ __all__ = [
     "Solution",
     "Spec",
     "SpecError",
+    "check",
     "examples",
     "grade",
     "load_spec",

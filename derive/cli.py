@@ -141,6 +141,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_limit(solve_cmd)
 
+    check_cmd = commands.add_parser(
+        "check",
+        help="audit the values a written solution states (exit 3 if any is not right)",
+        description="Audit a written solution: each stated value (by answer-key id) right, right within rounding, "
+        "follow-through, truncated, a named mistake or wrong; a misread number of the spec; where errors start. "
+        "Exit 0 when all are right, 3 otherwise.",
+    )
+    check_cmd.add_argument("spec", metavar="SPEC", help="the network spec the solution works")
+    check_cmd.add_argument("answers", metavar="ANSWERS", help="YAML, JSON or CSV (question,value) of the stated values by id")
+    check_cmd.add_argument("--digits", type=_whole(0, 8), default=None,
+                           help="the decimals the solution carries (default: the most any stated value has, at least 3)")
     commands.add_parser("examples", help="list the built-in examples", description="List the built-in examples.")
 
     exercise_cmd = commands.add_parser(
@@ -378,7 +389,16 @@ def _examples(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"solve": _solve, "exercise": _exercise, "grade": _grade, "examples": _examples}
+def _check(args: argparse.Namespace) -> int:
+    from .exercises.audit import check, report
+
+    audit = check(args.spec, Path(args.answers), digits=args.digits)
+    for line in report(audit):
+        print(one_line(line))
+    return 0 if audit.ok else 3
+
+
+COMMANDS = {"solve": _solve, "exercise": _exercise, "grade": _grade, "check": _check, "examples": _examples}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,13 +33,13 @@ def test_help_lists_the_commands(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     listed = re.findall(r"^    (\w+)\s+\S", out, re.M)
-    assert listed == ["solve", "examples", "exercise", "grade"]
+    assert listed == ["solve", "check", "examples", "exercise", "grade"]
 
 
 def test_no_command_fails_in_one_line(capsys):
     code, out, err = run(capsys)
     assert code == 2 and out == ""
-    assert err == "derive: choose a command: solve, exercise, grade, examples (see derive --help)\n"
+    assert err == "derive: choose a command: solve, exercise, grade, check, examples (see derive --help)\n"
 
 
 def test_examples_one_line_each(capsys):
