@@ -273,7 +273,12 @@ def resolve_ask(network: Network, ask: str | Sequence[str] | None, values: Mappi
 
 def _run_values(network: Network, run: Run) -> dict[str, float]:
     """Question id → value in a run: the first update's first sample."""
-    first = run.updates[0]
+    return update_values(network, run.updates[0])
+
+
+def update_values(network: Network, first) -> dict[str, float]:
+    """Question id → value of an update (the first): its first sample's forward values,
+    the loss, each trainable parameter's gradient and updated value."""
     values: dict[str, float] = {"loss": first.loss}
     for layer, pre, out in zip(network.layers, first.forwards[0].pre, first.forwards[0].out):
         values.update({quantity_of(z).key: v for z, v in zip(layer.pre_activations, pre)})
@@ -384,11 +389,11 @@ def mistaken_values(numbers: Runs, mistake: Mistake, digits: int) -> tuple[dict[
     else:
         keep = numbers.compiled.keep
     try:
-        shown = CompiledNetwork(numbers.network, keep, variation).run()
-        full = CompiledNetwork(numbers.network, exact, variation).run()
+        shown = CompiledNetwork(numbers.network, keep, variation).first_update()
+        full = CompiledNetwork(numbers.network, exact, variation).first_update()
     except DeriveError:
         return None
-    return _run_values(numbers.network, shown), _run_values(numbers.network, full)
+    return update_values(numbers.network, shown), update_values(numbers.network, full)
 
 
 def _mistakes(numbers: Runs, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int):

@@ -497,20 +497,22 @@ class CompiledNetwork:
             ]
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
-    def combine(self, values: Sequence[float], when: str | None = None, what: str = "the samples' losses") -> float:
-        """The batch's mean or sum of `values` (named `what` in messages)."""
+    def combine(self, values: Sequence[float], when: str | None = None, what: str | Callable[[], str] = "the samples' losses") -> float:
+        """The batch's mean or sum of `values` (named `what` in messages; a function giving
+        the name is called only for a message)."""
         try:
             total = math.fsum(values)
         except (OverflowError, ValueError):
             total = math.inf
         if not math.isfinite(total):
-            raise NumericalError(self.source, when, None, f"overflow: {what} are too large to add ({_DIVERGES})")
+            named = what() if callable(what) else what
+            raise NumericalError(self.source, when, None, f"overflow: {named} are too large to add ({_DIVERGES})")
         batch = self.variation.batch or self.network.spec.batch
         return self.keep(total / len(values) if batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
         return tuple(
-            self.combine(column, when, f"the samples' ∂E/∂{self.parameter_name(k)}") for k, column in enumerate(zip(*gradients))
+            self.combine(column, when, lambda k=k: f"the samples' ∂E/∂{self.parameter_name(k)}") for k, column in enumerate(zip(*gradients))
         )
 
     def step(
@@ -518,6 +520,15 @@ class CompiledNetwork:
     ) -> tuple[tuple[float, ...], dict[str, tuple[float | None, ...]]]:
         """The parameters after update number `count` by the spec's rule, and every value
         the rule computed per parameter (None for parameters that are not trained)."""
+        rule = self.rule
+        if not rule.assignments:  # a rule without state (gradient descent): one call per parameter, no bookkeeping
+            constants, keep = rule.constants, self.keep
+            moved = (
+                (rule.weight_update if weight else rule.update)(p, g, count, *constants) if trainable else p
+                for p, g, trainable, weight in zip(parameters, gradient, self.trainable_mask, self.weight_mask)
+            )
+            # a parameter the update does not move stays exactly as given (not rounded)
+            return tuple(p if a == p else keep(float(a)) for p, a in zip(parameters, moved)), {}
         after: list[float] = []
         state: dict[str, list] = {name: [] for name, _ in self.rule.assignments}
         for k, (p, g, trainable, weight) in enumerate(zip(parameters, gradient, self.trainable_mask, self.weight_mask)):
@@ -546,8 +557,14 @@ class CompiledNetwork:
         """`values` (one per parameter) with those given as prefix:NAME replaced."""
         return tuple(self.given.get(f"{prefix}:{self.parameter_name(k)}", v) for k, v in enumerate(values))
 
-    def train(self) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
-        """Gradient descent as the spec asks; returns every update and the final forward pass."""
+    def first_update(self) -> ParameterUpdate:
+        """The first update alone (what an exercise asks about), without the rest of the run."""
+        updates, _ = self.train(limit=1)
+        return updates[0]
+
+    def train(self, limit: int | None = None) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
+        """Gradient descent as the spec asks; returns every update and the final forward pass
+        (only the first `limit` updates, and no final pass, when `limit` is given)."""
         spec = self.network.spec
         everything = tuple(range(len(spec.data)))
         batches = [everything] if spec.update is Update.BATCH else [(n,) for n in everything]
@@ -594,6 +611,8 @@ class CompiledNetwork:
                     state=state if state else None,
                 ))
                 parameters = after
+                if limit is not None and len(updates) >= limit:
+                    return updates, ()
         final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {len(updates)})")
         return updates, final
 
@@ -618,6 +637,9 @@ class CompiledNetwork:
                     "show more digits (--digits) or compute exactly (--rounding exact)",
                 ) from None
             raise NumericalError(self.source, when, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
+        values = [v for layer in result.out for v in layer] + [result.loss] if isinstance(result, Forward) else list(result.gradient)
+        if all(map(math.isfinite, values)):
+            return result
         if isinstance(result, Forward):
             named = [(f"a{layer + 1}[{unit}]", v) for layer, values in enumerate(result.out) for unit, v in enumerate(values)]
             named.append(("the loss", result.loss))

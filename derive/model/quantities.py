@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cached_property
 
 import sympy as sp
 
@@ -57,7 +58,7 @@ class Quantity:
     state: str | None = None  # on a parameter: the update rule's value of that name for it (m, v, m_hat)
     name: str | None = None  # a hyperparameter's name (beta1, weight_decay)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The JSON answer-key name (derive-solution/1)."""
         kind, layer, unit = self.kind, self.layer, self.unit
