@@ -266,9 +266,13 @@ def check_contract(run: Run, box: Box, before: dict, *, writes: bool) -> None:
     event(f"exit {run.code}")
     assert not run.hung, f"still running after {HANG_SECONDS} s\n{run}"
     assert not run.blocked, f"waited for a named pipe to be opened: {run.blocked}\n{run}"
-    assert run.code in EXIT_CODES, f"exit code outside 0, 1, 2\n{run}"
+    audit = bool(run.argv) and run.argv[0] == "check"
+    assert run.code in EXIT_CODES or (audit and run.code == 3), f"exit code outside 0, 1, 2 (3 for check)\n{run}"
     check_clean_stderr(run)
-    if run.code != 0:
+    if audit and run.code == 3:  # a report of values not right: on standard output, nothing written
+        assert run.err == "" and run.out.strip(), f"check found values not right but did not say so\n{run}"
+        assert snapshot(box.root) == before, f"check changed files: {changes(before, snapshot(box.root))}\n{run}"
+    elif run.code != 0:
         assert run.err.endswith("\n") and run.err.count("\n") == 1, f"a failure is not one line on standard error\n{run}"
         after = snapshot(box.root)
         # The one thing a failure keeps, as documented: the .tex and .log of a LaTeX error, in
@@ -799,6 +803,7 @@ def box_with_files(box: Box) -> None:
     (work / "existing.md").write_text("keep", encoding="utf-8")
     (work / "tpl").mkdir()
     (work / "answers.csv").write_text("variant,question,value,tolerance\nV01-0001,loss,0.5,0.01\n", encoding="utf-8")
+    (work / "stated.yaml").write_text("z2[0]: 0.103\na2[0]: 0.526\nloss: 0.2\n'grad:W2[0,0]': 0.038\n", encoding="utf-8")
     (work / "responses.csv").write_text(
         'student,variant,question,value\nada,V01-0001,loss,"0,5"\n=x,V01-0001,loss,1\n', encoding="utf-8"
     )
@@ -868,6 +873,7 @@ COMMAND_OPTIONS = {
     "exercise": ("--format", "--output", "--digits", "--count", "--seed", "--variant", "--ask", "--low", "--high", "--decimals",
                  "--rounding", "--notation", "--limit", "--stress", "--learning-rate"),
     "grade": ("--output",),
+    "check": ("--digits",),
 }
 EXERCISE_FORMATS = ("md", "tex", "json", "moodle", "qti")
 SOURCES = ("spec.yaml", "esuli", "elbasheer", "students")
@@ -893,7 +899,7 @@ def option_value(option: str, command: str):
 def command_lines(draw) -> list[str]:
     """A command line from the grammar of derive's commands: mostly what a user means,
     with edge values, stray tokens and options of other commands mixed in."""
-    command = draw(st.sampled_from(["solve"] * 3 + ["exercise"] * 2 + ["exercise-shape"] * 2 + ["grade", "examples", "other"]))
+    command = draw(st.sampled_from(["solve"] * 3 + ["exercise"] * 2 + ["exercise-shape"] * 2 + ["grade", "check", "examples", "other"]))
     if command == "other":
         return draw(st.sampled_from([[], ["--help"], ["--version"], ["-h"], ["--bogus"], ["help"], ["solve"], ["exercise"],
                                      ["grade"], ["grade", "answers.csv"], ["exercise", "--help"], ["\x1b[31m"], ["solve", "--"]]))
@@ -917,6 +923,9 @@ def command_lines(draw) -> list[str]:
         command = "exercise"
         if draw(st.integers(0, 7)) == 0:
             argv.append(draw(source))
+    elif command == "check":
+        stated = ("stated.yaml", "responses.csv", "answers.csv", "spec.yaml", "missing.csv", "fifo.csv", "existing-dir", "bad.yaml")
+        argv = ["check", draw(source), draw(sometimes_hostile(st.just("stated.yaml"), st.sampled_from(stated)))]
     elif command == "exercise":
         argv = ["exercise", draw(source)]
     else:
