@@ -27,17 +27,17 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import DeriveError, SpecError, UsageError, quoted
+from ..errors import SpecError, UsageError, quoted
 from ..model.mistakes import applicable
-from ..model.numeric import DEFAULT_DIGITS, CompiledNetwork, carried, exact
+from ..model.numeric import DEFAULT_DIGITS, carried, exact, truncated
 from ..solution.derivation import runs
 from ..spec.schema import Spec, load_spec
-from .variants import _askable, _run_values, mistaken_values
+from .variants import _run_values, askable_questions, follows_from, mistaken_values, values_given
 
 MAX_STATED = 10_000
 MAX_DECIMALS = 8
@@ -153,7 +153,7 @@ def check(spec, answers, *, digits: int | None = None) -> Audit:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= MAX_DECIMALS:
         raise UsageError(f"digits: expected a whole number from 0 to {MAX_DECIMALS}, got {digits!r}")
     numbers = runs(spec, digits=digits)
-    askable = _askable(numbers.network)
+    askable = askable_questions(numbers.network)
     unknown = [key for key in texts if key not in askable]
     if unknown:
         known = ", ".join(list(askable)[:6])
@@ -164,14 +164,6 @@ def check(spec, answers, *, digits: int | None = None) -> Audit:
         spec = _with_parameters(spec, {m.parameter: m.used for m in misreadings})
         numbers = runs(spec, digits=digits)
     return Audit(tuple(_judge(numbers, stated, digits)), tuple(misreadings), digits)
-
-
-def _values(network, keep, given: Mapping[str, float] | None = None, variation=None) -> dict[str, float] | None:
-    try:
-        compiled = CompiledNetwork(network, keep, given=given) if variation is None else CompiledNetwork(network, keep, variation)
-        return _run_values(network, compiled.run())
-    except DeriveError:
-        return None
 
 
 def _half(digits: int) -> float:
@@ -201,17 +193,14 @@ def _judge(numbers, stated: Mapping[str, float], digits: int) -> list[Finding]:
             findings.append(Finding(key, value, shown[key], verdicts[key]))
             continue
         others = {k: v for k, v in wrong.items() if k != key}
-        sources = tuple(
-            k for k, v in others.items()
-            if (changed := _values(network, exact, {k: v})) is not None and abs(changed[key] - full[key]) > 1e-12 * max(1.0, abs(full[key]))
-        )
-        recomputed = _values(network, numbers.compiled.keep, others) if others else None
-        unrounded = _values(network, exact, others) if others else full
+        sources = follows_from(numbers, others, key)
+        recomputed = values_given(numbers, others) if others else None
+        unrounded = values_given(numbers, others, exact) if others else full
         if recomputed is not None and sources and abs(value - recomputed[key]) <= _half(digits):
             findings.append(Finding(key, value, shown[key], Verdict.FOLLOW_THROUGH,
                                     f"right from the stated {', '.join(sources)}", sources))
             continue
-        if unrounded is not None and _truncated(unrounded[key], digits) == value and round(unrounded[key], digits) != value:
+        if unrounded is not None and truncated(digits)(unrounded[key]) == value and round(unrounded[key], digits) != value:
             findings.append(Finding(key, value, shown[key], Verdict.TRUNCATED,
                                     f"{unrounded[key]:.{digits + 2}f} cut off, not rounded", sources))
             continue
@@ -223,15 +212,9 @@ def _judge(numbers, stated: Mapping[str, float], digits: int) -> list[Finding]:
     return findings
 
 
-def _truncated(value: float, digits: int) -> float:
-    scale = 10**digits
-    whole = math.floor(float(f"{abs(value) * scale:.12g}"))
-    return math.copysign(whole / scale, value) + 0.0
-
-
 def _order(network, stated: Mapping[str, float]) -> list[str]:
     """The stated ids in the derivation's order (forward values, loss, gradients, updates)."""
-    askable = list(_askable(network))
+    askable = list(askable_questions(network))
     rank = {key: (position if not key.startswith(("grad:", "new:")) else len(askable) * (1 if key.startswith("grad:") else 2) + position)
             for position, key in enumerate(askable)}
     return sorted(stated, key=lambda key: rank[key])
@@ -269,8 +252,7 @@ def _misreadings(spec: Spec, stated: Mapping[str, float], digits: int) -> list[M
         name = numbers.compiled.parameter_name(position)
         given = network.initial_values()[position]
         for used in _candidates(given):
-            changed = _with_parameters(spec, {name: used})
-            values = _values(runs(changed, digits=digits).network, carried(digits))
+            values = values_given(runs(_with_parameters(spec, {name: used}), digits=digits), {}, carried(digits))
             if values is None or abs(values[wrong] - stated[wrong]) > _half(digits):
                 continue
             agree = sum(1 for key, value in stated.items() if abs(values[key] - value) <= _half(digits))

@@ -386,9 +386,9 @@ def _follow_through(variant: dict | None, own: dict[str, float], questions: dict
     depends on which is the derivation's, not a table's."""
     if variant is None:
         return {}
-    from ..model.numeric import CompiledNetwork
     from ..solution.derivation import runs
     from ..spec.schema import load_spec
+    from .variants import follows_from, update_values, values_given
 
     try:
         spec = load_spec(variant["spec"])
@@ -397,46 +397,25 @@ def _follow_through(variant: dict | None, own: dict[str, float], questions: dict
         numbers = runs(spec, rounding=variant.get("rounding"), digits=variant.get("digits", 3))
     except (DeriveError, KeyError, TypeError):
         return {}
-    right = _question_values(numbers.network, numbers.shown)
+    right = update_values(numbers.network, numbers.shown.updates[0])
     outcome = {}
     for question, given in own.items():
         others = {q: v for q, v in own.items() if q != question}
-        if not others:
+        recomputed = values_given(numbers, others) if others else None
+        if recomputed is None:
             continue
-        try:
-            run = CompiledNetwork(numbers.network, numbers.compiled.keep, given=others).run()
-        except DeriveError:
-            continue
-        value = _question_values(numbers.network, run)[question]
+        value = recomputed[question]
         tolerance = questions[question].tolerance
         if abs(value - right[question]) <= 1e-12 * max(1.0, abs(value)) or not within(given, value, tolerance):
             continue  # the student's other answers do not change this one, or the answer is not theirs either
-        # the answers it follows from: those that change it on their own
-        sources = [
-            q for q, v in others.items()
-            if _changes(CompiledNetwork(numbers.network, numbers.compiled.keep, given={q: v}), numbers.network, question, right)
-        ]
+        sources = follows_from(numbers, others, question)
         reason = None
         if abs(value) <= tolerance < abs(right[question]):
             reason = "your earlier answers make this 0, which skips the work"
         elif any(within(value, others[s], tolerance) and not within(right[question], right[s], tolerance) for s in sources):
             reason = "your earlier answers make this a copy of one of them"
-        outcome[question] = (value, reason, tuple(sources))
+        outcome[question] = (value, reason, sources)
     return outcome
-
-
-def _changes(compiled, network, question: str, right: dict[str, float]) -> bool:
-    try:
-        value = _question_values(network, compiled.run())[question]
-    except DeriveError:
-        return False
-    return abs(value - right[question]) > 1e-12 * max(1.0, abs(value))
-
-
-def _question_values(network, run) -> dict[str, float]:
-    from .variants import _run_values
-
-    return _run_values(network, run)
 
 
 def _summary(key, students, details) -> list[dict[str, object]]:

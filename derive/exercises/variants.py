@@ -209,7 +209,7 @@ def draw(template: Spec, rng: random.Random, low: float, high: float, decimals: 
 # -- questions and answers ---------------------------------------------------------------------
 
 
-def _askable(network: Network) -> dict[str, Question]:
+def askable_questions(network: Network) -> dict[str, Question]:
     """Every question a variant can be asked, by id, in the order of the solution."""
     questions: dict[str, Question] = {}
     for layer in network.layers:
@@ -251,7 +251,7 @@ def _default_ask(network: Network, values: Mapping[str, float] | None) -> list[s
 def resolve_ask(network: Network, ask: str | Sequence[str] | None, values: Mapping[str, float] | None = None) -> tuple[Question, ...]:
     """The questions `ask` names (groups or ids), or the default ones, which depend on the
     variant's `values` (question id → value)."""
-    askable = _askable(network)
+    askable = askable_questions(network)
     if ask is None:
         wanted = _default_ask(network, values)
     else:
@@ -289,6 +289,29 @@ def update_values(network: Network, first) -> dict[str, float]:
             values[f"grad:{quantity_of(parameter).key}"] = first.gradient[position]
             values[f"new:{quantity_of(parameter).key}"] = first.after[position]
     return values
+
+
+def values_given(numbers: Runs, given: Mapping[str, float], keep=None) -> dict[str, float] | None:
+    """Question id → value of the first update with the `given` values (by question id)
+    in place of the right ones and everything after them recomputed, carried as the
+    document carries (or with `keep`); None when it cannot be computed."""
+    try:
+        compiled = CompiledNetwork(numbers.network, keep or numbers.compiled.keep, given=given)
+        return update_values(numbers.network, compiled.first_update())
+    except DeriveError:
+        return None
+
+
+def follows_from(numbers: Runs, given: Mapping[str, float], question: str) -> tuple[str, ...]:
+    """The given ids that, each alone in place of its right value, change `question` at
+    full precision: what it follows from, by the derivation rather than a table."""
+    right = update_values(numbers.network, numbers.exact.updates[0])[question]
+    found = []
+    for key, value in given.items():
+        changed = values_given(numbers, {key: value}, exact)
+        if changed is not None and abs(changed[question] - right) > 1e-12 * max(1.0, abs(right)):
+            found.append(key)
+    return tuple(found)
 
 
 def _round_up(value: float, decimals: int) -> float:

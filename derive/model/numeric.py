@@ -329,9 +329,7 @@ class CompiledRule:
 
     def __init__(self, spec, keep: Keep, rate: Rate = Rate.RIGHT):
         self.rule = RULES[spec.optimizer.name]
-        settings = {h.name: h.default for h in self.rule.hyperparameters}
-        settings.update(spec.optimizer.values)
-        self.settings = settings
+        settings = self.settings = self.rule.settings(spec.optimizer.values)
         self.decay = spec.weight_decay
         self.coupled = bool(self.decay) and spec.weight_decay_mode is DecayMode.COUPLED
         switched = tuple(sorted(name for name, value in settings.items() if value is True))

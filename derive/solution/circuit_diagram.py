@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..model.circuit import Circuit, Gate
+from .figures import Box, crosses, overlap, widened
 
 # Sizes in centimetres.
 NUMBER_WIDTH = 1.2  # the slot of a value or gradient: "−0.123" at 8 pt (TeX) or 10.5 px (SVG) and some room
@@ -158,33 +159,6 @@ def circuit_diagram(circuit: Circuit, values: Mapping[str, float] | None = None,
     carried (rounded) numbers; a branch's gradient is then the gate's given gradient times
     the local gradient at that operand."""
     return _Layout(circuit, dict(values or {}), dict(gradients or {})).diagram()
-
-
-Box = tuple[float, float, float, float]
-
-
-def _overlap(a: Box, b: Box, margin: float = 0.0) -> bool:
-    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and b[1] < a[3] + margin
-
-
-def _crosses(box: Box, segment: tuple[float, float, float, float]) -> bool:
-    """Whether a segment meets a box (Liang–Barsky clipping)."""
-    x1, y1, x2, y2 = segment
-    dx, dy = x2 - x1, y2 - y1
-    low, high = 0.0, 1.0
-    for p, q in ((-dx, x1 - box[0]), (dx, box[2] - x1), (-dy, y1 - box[1]), (dy, box[3] - y1)):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        s = q / p
-        if p < 0:
-            low = max(low, s)
-        else:
-            high = min(high, s)
-        if low > high:
-            return False
-    return True
 
 
 def _name_width(name: str) -> float:
@@ -369,7 +343,7 @@ class _Layout:
         bottom = height / 2 + GAP
         close = (-name_width / 2, bottom, name_width / 2, bottom + NAME_HEIGHT)
         inside = left_limit <= close[0] and close[2] <= right_limit
-        if inside and not any(_overlap(close, box, GAP) for box in boxes[1:]) and not any(_crosses(close, s) for s in segments):
+        if inside and not any(overlap(widened(close, GAP), box) for box in boxes[1:]) and not any(crosses(close, s) for s in segments):
             return close
         bottom = max(box[3] for box in boxes) + GAP
         right = min(name_width / 2, right_limit)

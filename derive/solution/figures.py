@@ -183,11 +183,11 @@ Box = tuple[float, float, float, float]  # left, bottom, right, top
 Segment = tuple[float, float, float, float]  # x1, y1, x2, y2
 
 
-def _grown(box: Box, margin: float) -> Box:
+def widened(box: Box, margin: float) -> Box:
     return box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin
 
 
-def _overlap(a: Box, b: Box) -> bool:
+def overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
@@ -196,7 +196,7 @@ def _distance(box: Box, x: float, y: float) -> float:
     return math.hypot(max(box[0] - x, 0.0, x - box[2]), max(box[1] - y, 0.0, y - box[3]))
 
 
-def _crosses(box: Box, segment: Segment) -> bool:
+def crosses(box: Box, segment: Segment) -> bool:
     """Whether a segment meets a box (Liang–Barsky clipping)."""
     x1, y1, x2, y2 = segment
     dx, dy = x2 - x1, y2 - y1
@@ -414,8 +414,8 @@ class _Layout:
         own = _distance(box, *centres[k])
         if any(_distance(box, x, y) < own + self.radius for j, (x, y) in enumerate(centres) if j != k):
             return False
-        grown = _grown(box, CLEARANCE)
-        return not any(_overlap(grown, other) for other in chosen.values()) and obstacles.free(grown)
+        grown = widened(box, CLEARANCE)
+        return not any(overlap(grown, other) for other in chosen.values()) and obstacles.free(grown)
 
     def _offsets(self, text: _Text) -> dict[int, list[tuple[float, float]]]:
         """Where a bias box may sit from its unit's centre in each direction: just off
@@ -442,10 +442,10 @@ class _Layout:
             count = max(int(math.hypot(x2 - x1, y2 - y1) / STEP), 1)
             steps = sorted(range(count + 1), key=lambda s: abs(s / count - 0.5))
             boxes = [text.box(x1 + (x2 - x1) * s / count, y1 + (y2 - y1) * s / count) for s in steps]
-            free = [box for box in boxes if obstacles.free(_grown(box, CLEARANCE), own=k)]
+            free = [box for box in boxes if obstacles.free(widened(box, CLEARANCE), own=k)]
             if not free:
                 return None
-            domains[k] = sorted(free, key=lambda box: not obstacles.free(_grown(box, 3 * CLEARANCE), own=k))
+            domains[k] = sorted(free, key=lambda box: not obstacles.free(widened(box, 3 * CLEARANCE), own=k))
         chosen = _choose(domains)
         if chosen is None:
             return None
@@ -468,7 +468,7 @@ class _Layout:
             x = next(cx for node, (cx, _) in zip(self.diagram.nodes, centres) if node.column == column)
             width = max(line.width for line in lines)
             block = (x - width / 2, level_top - height(lines), x + width / 2, level_top)
-            if previous is not None and _overlap(_grown(block, 3 * CLEARANCE), previous):
+            if previous is not None and overlap(widened(block, 3 * CLEARANCE), previous):
                 bottom = previous[3] + 3 * CLEARANCE
                 block = (block[0], bottom, block[2], bottom + height(lines))
             for k, line in enumerate(lines):
@@ -514,7 +514,7 @@ class _Obstacles:
         for x, ys in self.columns.items():
             if box[0] - self.radius < x < box[2] + self.radius and any(_distance(box, x, y) < self.radius for y in ys):
                 return False
-        if any(_overlap(box, other) for other in self.boxes):
+        if any(overlap(box, other) for other in self.boxes):
             return False
         size, seen = self.CELL, set()
         for i in range(math.floor(box[0] / size), math.floor(box[2] / size) + 1):
@@ -522,7 +522,7 @@ class _Obstacles:
                 for k in self.grid.get((i, j), ()):
                     if k != own and k not in seen:
                         seen.add(k)
-                        if _crosses(box, self.segments[k]):
+                        if crosses(box, self.segments[k]):
                             return False
         return True
 
@@ -541,11 +541,11 @@ def _choose(domains: dict[int, list[Box]]) -> dict[int, Box] | None:
             tried += 1
             if tried > SEARCH_LIMIT:
                 return None
-            grown = _grown(box, CLEARANCE)
+            grown = widened(box, CLEARANCE)
             rest = {}
             for other, candidates in left.items():
                 if other != label:
-                    rest[other] = [c for c in candidates if not _overlap(grown, c)]
+                    rest[other] = [c for c in candidates if not overlap(grown, c)]
                     if not rest[other]:
                         break
             else:

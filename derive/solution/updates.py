@@ -48,10 +48,7 @@ def gradient_of(network: Network) -> sp.Symbol:
 
 
 def _settings(network: Network) -> dict[str, float | bool]:
-    rule = RULES[network.spec.optimizer.name]
-    settings: dict[str, float | bool] = {h.name: h.default for h in rule.hyperparameters}
-    settings.update(network.spec.optimizer.values)
-    return settings
+    return RULES[network.spec.optimizer.name].settings(network.spec.optimizer.values)
 
 
 def _rule_expressions(network: Network, weight: bool = True) -> list[tuple[str | None, sp.Expr]]:

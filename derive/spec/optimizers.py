@@ -118,6 +118,10 @@ class UpdateRule:
         """The state kept from one update to the next, in the answer key's names."""
         return tuple(a.name for a in self.assignments if a.kept)
 
+    def settings(self, given: Mapping[str, float | bool]) -> dict[str, float | bool]:
+        """Every hyperparameter's value: the given ones, the defaults for the rest."""
+        return {h.name: given.get(h.name, h.default) for h in self.hyperparameters}
+
     def update_for(self, settings: Mapping[str, float | bool]) -> sp.Expr:
         for switch, expression in (self.switched or {}).items():
             if settings.get(switch):
