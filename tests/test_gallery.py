@@ -29,14 +29,20 @@ def fresh(tmp_path_factory) -> Path:
     return target
 
 
+def _compared(relative: str) -> bool:
+    """Files the tests compare: not the PDFs nor the self-check page and its screenshot
+    (`--pdf`, `--selfcheck`), which depend on the TeX, pandoc and browser versions."""
+    return not relative.endswith(".pdf") and not relative.startswith("selfcheck/")
+
+
 def _gallery_files() -> set[str]:
     """The files of the stored gallery: those git tracks in a checkout; all of outputs/
     otherwise (an unpacked source archive)."""
     if shutil.which("git") and (GALLERY.parent / ".git").exists():
         listed = subprocess.run(["git", "ls-files", "outputs"], cwd=GALLERY.parent, capture_output=True, text=True)
         if listed.returncode == 0 and listed.stdout.strip():
-            return {line.removeprefix("outputs/") for line in listed.stdout.splitlines() if not line.endswith(".pdf")}
-    return {str(p.relative_to(GALLERY)) for p in GALLERY.rglob("*") if p.is_file() and p.suffix != ".pdf"}
+            return {line.removeprefix("outputs/") for line in listed.stdout.splitlines() if _compared(line.removeprefix("outputs/"))}
+    return {str(p.relative_to(GALLERY)) for p in GALLERY.rglob("*") if p.is_file() and _compared(str(p.relative_to(GALLERY)))}
 
 
 def test_gallery_has_exactly_the_files(fresh):

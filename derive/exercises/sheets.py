@@ -14,11 +14,12 @@ from typing import Sequence
 
 from ..errors import UsageError
 from .variants import Exercise
+from .selfcheck import selfcheck_page
 from .exports import answers_csv, answers_json, cloze_answers, mistakes_csv, moodle_xml, plain_title, qti_zip, variants_json
 from ..views.printing import DEFAULT_DIGITS, latex_text, markdown_text
 from ..views.document import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
 
-EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "moodle", "qti")
+EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "html", "moodle", "qti")
 QTI_LAYOUTS = ("group", "variants")
 
 
@@ -27,7 +28,7 @@ def exercise_files(
     qti_layout: str = "group",
 ) -> dict[str, Content]:
     """Every file of a set of exercise variants, by path relative to the output directory:
-    per variant V…/sheet, V…/solution (md, tex), V…/key.json; then sheets.pdf and
+    per variant V…/sheet, V…/solution (md, tex), V…/selfcheck.html, V…/key.json; then sheets.pdf and
     solutions.pdf, moodle.xml, the Canvas quiz, and always answers.csv and answers.json.
 
     The Canvas quiz (qti) depends on `qti_layout`:
@@ -48,6 +49,8 @@ def exercise_files(
         folder = exercise.id
         for stem, content in views(exercise, [f for f in formats if f in ("md", "tex")], digits, notation).items():
             files[f"{folder}/{stem}"] = content
+        if "html" in formats:
+            files[f"{folder}/selfcheck.html"] = selfcheck_page(exercise, digits, notation)
         if "json" in formats:
             files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
     if "pdf" in formats:

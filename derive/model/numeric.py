@@ -126,14 +126,17 @@ class _CompiledLayer:
             out[unit] = value
         return weighted, pre, out
 
-    def local(self, pre: Sequence[float], out: Sequence[float], keep: Keep, kind: Local = Local.RIGHT) -> list[list[float]]:
+    def local(
+        self, pre: Sequence[float], out: Sequence[float], keep: Keep, kind: Local = Local.RIGHT, from_outputs: bool = False,
+    ) -> list[list[float]]:
         """∂a_k/∂z_i as rows k; elementwise layers give the diagonal only (k = i). Carrying
-        rounded values, it is computed from the shown outputs, as the solution shows it
-        (σ' = a(1 − a) with the rounded a); otherwise from sympy.diff of the definition.
-        `kind` is a mistake's way of taking it (model/mistakes.py)."""
+        rounded values (or `from_outputs`: with a student's own outputs), it is computed from
+        the outputs, as the solution shows it (σ' = a(1 − a) with the rounded a); otherwise
+        from sympy.diff of the definition. `kind` is a mistake's way of taking it
+        (model/mistakes.py)."""
         if kind is not Local.RIGHT:
             return self._mistaken_local(pre, out, keep, kind)
-        from_outputs = keep is not exact
+        from_outputs = from_outputs or keep is not exact
         if self.elementwise:
             if from_outputs and self.derivative_from_output is not None:
                 return [[keep(float(self.derivative_from_output(a)))] for a in out]
@@ -472,7 +475,7 @@ class CompiledNetwork:
         upstream = [keep(scale * u) for u in self._loss_gradient(*forward.out[-1], *y)]
         for index in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[index]
-            local = layer.local(forward.pre[index], forward.out[index], keep, variation.local)
+            local = layer.local(forward.pre[index], forward.out[index], keep, variation.local, from_outputs=bool(self.given))
             if self._delta is not None and index == len(self.layers) - 1:
                 delta = [keep(variation.error_sign * d) for d in self._delta(*forward.out[-1], *y)]  # ŷ − y, shown as such
             elif layer.elementwise:

@@ -1,0 +1,295 @@
+"""The self-check page (`derive exercise --format html`), in a real headless Chromium.
+
+Its verdicts are checked against `derive grade` on the same answers, for simulated students
+who answer right, slip early and then work correctly from the slip (values computed by the
+engine, not by the page's program), make each catalogued mistake, or type nonsense. The
+program the page recomputes follow-through with is checked against the engine too, in
+Python (solution/program.py) and as the page's JavaScript."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import derive
+from derive.cli import main
+from derive.exercises.variants import update_values, values_given
+from derive.model.mistakes import MISTAKES
+from derive.model.numeric import CompiledNetwork
+from derive.solution.derivation import runs
+from derive.solution.program import program
+from tests.test_handout import _random_spec
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+# -- the program, against the engine ------------------------------------------------------------
+
+
+def _random_setting(seed: int) -> tuple[dict, dict]:
+    rng = random.Random(seed)
+    spec = _random_spec(rng)
+    spec["update"] = rng.choice(["batch", "sample"])
+    spec["optimizer"] = rng.choice([
+        {"name": "sgd"}, {"name": "momentum", "momentum": 0.9}, {"name": "adam"}, {"name": "rmsprop"},
+        {"name": "adagrad"}, {"name": "momentum", "momentum": 0.5, "nesterov": True},
+    ])
+    if rng.random() < 0.3:
+        spec["weight_decay"] = 0.1
+        spec["weight_decay_mode"] = rng.choice(["coupled", "decoupled"])
+    options = {"rounding": "exact"} if rng.random() < 0.3 else {}
+    return spec, options
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_program_recomputes_as_the_engine_does(seed):
+    """With no value given, the program gives every value the solution shows; with a
+    student's values given, the values the engine computes from them (the follow-through
+    of `derive grade`)."""
+    for draw in range(seed * 100, seed * 100 + 100):  # the first draw that trains at 3 decimals
+        spec, options = _random_setting(draw)
+        try:
+            solution = derive.solve(spec, **options)
+            break
+        except derive.DeriveError:
+            continue
+    numbers = runs(spec, **options)
+    right = update_values(numbers.network, numbers.shown.updates[0])
+    compiled = program(solution, right)
+    assert compiled.run() == (right if compiled.digits is not None else pytest.approx(right, rel=1e-12, abs=1e-15))
+    for step in compiled.steps:
+        assert step.name in compiled.constants or not math.isnan(step.value)
+    rng = random.Random(seed)
+    for _ in range(8):
+        given = {k: round(right[k] + rng.choice([-1, 1]) * rng.uniform(0.01, 0.3), 3) for k in rng.sample(sorted(right), 2)}
+        engine = values_given(numbers, given)
+        if engine is None:
+            continue
+        mine = compiled.run(given)
+        for question in right:
+            if question not in given:
+                assert mine[question] == pytest.approx(engine[question], abs=1e-9), (question, given)
+
+
+# -- the page in the browser -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium (.ci/run installs it)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def _exam(tmp_path: Path, template: str, count: int = 2) -> Path:
+    out = tmp_path / template
+    assert main(["exercise", template, "--count", str(count), "--seed", "5", "--format", "html,json", "--output", str(out)]) == 0
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+
+
+def _students(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """(student, variant) → question → the value typed."""
+    answers = _rows(out / "answers.csv")
+    mistakes = _rows(out / "mistakes.csv")
+    variants = json.loads((out / "variants.json").read_text())
+    students: dict[tuple[str, str], dict[str, str]] = {}
+    for variant, setting in variants.items():
+        asked = [a for a in answers if a["variant"] == variant]
+        students[("right", variant)] = {a["question"]: a["value"] for a in asked}
+        # an early slip, then correct work from it (computed by the engine with the slip given)
+        if setting["spec"].get("kind", "network") == "network":
+            slipped = asked[0]
+            slip = round(float(slipped["value"]) + 0.05, 3)
+            numbers = runs(setting["spec"], digits=setting["digits"])
+            compiled = CompiledNetwork(numbers.network, numbers.compiled.keep, given={slipped["question"]: slip})
+            own = update_values(numbers.network, compiled.first_update())
+            students[("slip", variant)] = {a["question"]: str(slip if a is slipped else round(own[a["question"]], 3)) for a in asked}
+        # each catalogued mistake, on every question it changes
+        made: dict[str, dict[str, str]] = {}
+        for row in mistakes:
+            if row["variant"] == variant:
+                made.setdefault(row["mistake"], {a["question"]: a["value"] for a in asked})[row["question"]] = row["value"]
+        for name, values in made.items():
+            students[(name, variant)] = values
+        # nonsense, a blank, a number no mistake explains
+        odd = {a["question"]: a["value"] for a in asked}
+        first, second, third = (a["question"] for a in asked[:3])
+        odd.update({first: "abc", second: "", third: str(float(answers[0]["value"]) + 7.5)})
+        students[("odd", variant)] = odd
+    return students
+
+
+class _Page:
+    """One self-check page open in the browser, answered again and again."""
+
+    def __init__(self, browser, path: Path):
+        self.page = browser.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.goto(path.as_uri())
+
+    def verdicts(self, values: dict[str, str], typed: bool = False) -> dict[str, tuple[str, str, str]]:
+        """question → (status, mistake, the feedback's text) after entering `values` and
+        pressing Check: `typed` by the keyboard, else set in one script call (many students)."""
+        if typed:
+            inputs = self.page.locator("input.derive-answer")
+            for k in range(inputs.count()):
+                inputs.nth(k).fill(values.get(inputs.nth(k).get_attribute("data-question"), ""))
+            self.page.click("#derive-check")
+        else:
+            self.page.evaluate(
+                """(values) => {
+                    for (const input of document.querySelectorAll("input.derive-answer")) input.value = values[input.dataset.question] ?? "";
+                    document.getElementById("derive-check").click();
+                }""",
+                values,
+            )
+        found = self.page.evaluate(
+            """() => [...document.querySelectorAll("input.derive-answer")].map((input) => {
+                const place = document.getElementById("verdict-" + input.dataset.number);
+                return [input.dataset.question, place.dataset.status, place.dataset.mistake, place.textContent];
+            })"""
+        )
+        assert not self.errors, self.errors
+        return {question: (status, mistake, text) for question, status, mistake, text in found}
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def _page_verdicts(browser, page_path: Path, values: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    page = _Page(browser, page_path)
+    try:
+        return page.verdicts(values, typed=True)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("template", ["esuli", "students", "adam", "circuit"])
+def test_the_page_grades_as_derive_grade_does(tmp_path, browser, template):
+    out = _exam(tmp_path, template)
+    students = _students(out)
+    responses = tmp_path / "responses.csv"
+    with responses.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student", "variant", "question", "value"])
+        for (name, variant), values in students.items():
+            writer.writerows([f"{name}/{variant}", variant, q, v] for q, v in values.items())
+    assert main(["grade", str(out / "answers.csv"), str(responses), "--output", str(tmp_path / "grades.csv")]) == 0
+    details = {(d["student"], d["question"]): d for d in _rows(tmp_path / "grades-details.csv")}
+    seen = {"follow-through": 0, "mistake": 0}
+    pages = {variant: _Page(browser, out / variant / "selfcheck.html") for variant in dict.fromkeys(v for _, v in students)}
+    for (name, variant), values in students.items():
+        verdicts = pages[variant].verdicts(values)
+        for question, (status, mistake, text) in verdicts.items():
+            detail = details.get((f"{name}/{variant}", question))
+            expected = ("right", "") if detail is None else (detail["problem"], detail["mistake"])
+            assert (status, mistake) == expected, (name, variant, question, text, detail)
+            if status == "follow-through":
+                seen["follow-through"] += 1
+                assert "right from your own answer to question" in text
+            if mistake:
+                seen["mistake"] += 1
+                assert text.endswith(MISTAKES[mistake].feedback)
+        if name == "odd":
+            assert [v[0] for v in verdicts.values()][:3] == ["not a number", "missing", "wrong"]
+    for page in pages.values():
+        page.close()
+    if template != "circuit":
+        assert seen["follow-through"] >= 2 and seen["mistake"] >= 3, seen
+
+
+def test_a_right_answer_a_follow_through_and_a_mistake_read_in_the_page(tmp_path, browser):
+    """The issue's walk-through: type a right answer, a follow-through answer and a
+    catalogued mistake, and read the feedback the student reads."""
+    out = _exam(tmp_path, "esuli", count=1)
+    variant = json.loads((out / "variants.json").read_text())
+    (name, setting), = variant.items()
+    answers = {a["question"]: a["value"] for a in _rows(out / "answers.csv")}
+    numbers = runs(setting["spec"], digits=setting["digits"])
+    # a slip in the output, then the loss computed from it by the engine
+    slip = round(float(answers["a2[0]"]) + 0.05, 3)
+    own = update_values(numbers.network, CompiledNetwork(numbers.network, numbers.compiled.keep, given={"a2[0]": slip}).first_update())
+    wrong_sign = next(r for r in _rows(out / "mistakes.csv") if r["mistake"] == "update_sign")
+    values = {"a2[0]": str(slip), "loss": str(round(own["loss"], 3)), wrong_sign["question"]: wrong_sign["value"]}
+    values.update({q: v for q, v in answers.items() if q not in values and q != wrong_sign["question"]})
+    verdicts = _page_verdicts(browser, out / name / "selfcheck.html", values)
+    assert verdicts["a2[0]"][0] == "wrong"
+    assert verdicts["loss"][0] == "follow-through"
+    assert verdicts["loss"][2] == "Follow-through: It is right from your own answer to question 1."
+    status, mistake, text = verdicts[wrong_sign["question"]]
+    assert (status, mistake) == ("wrong", "update_sign")
+    assert text == f"Wrong. {wrong_sign['feedback']}"
+    assert all(v[0] == "right" for q, v in verdicts.items() if q not in ("a2[0]", "loss", wrong_sign["question"]))
+
+
+def test_the_page_is_self_contained_and_opens_its_steps_after_trying(tmp_path, browser):
+    out = _exam(tmp_path, "students", count=1)
+    path = next(out.glob("*/selfcheck.html"))
+    text = path.read_text(encoding="utf-8")
+    assert "http://" not in text.replace("http://www.w3.org/1998/Math/MathML", "").replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in text
+    assert "\u0302" not in text  # a combining hat, which Chromium may leave out: ŷ − y would read y − y
+    page = browser.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(path.as_uri())
+    assert requests == [path.as_uri()]  # nothing else: no script, font or picture from anywhere
+    assert page.locator("math").count() > 20  # the math is MathML
+    steps = page.locator("details.derive-step")
+    assert steps.count() >= 4
+    assert [steps.nth(k).locator("summary").text_content() for k in range(3)] == ["Network", "Data", "Forward pass"]
+    steps.nth(2).locator("summary").click()
+    assert steps.nth(2).get_attribute("open") is None  # locked before trying
+    page.click("#derive-check")
+    assert page.locator("#verdict-1").get_attribute("data-status") == "missing"
+    steps.nth(2).locator("summary").click()
+    assert steps.nth(2).get_attribute("open") is not None
+    assert re.fullmatch(r"0 of \d+ points\.", page.locator("#derive-score").text_content())
+    page.close()
+
+
+@pytest.mark.parametrize("template", ["students", "adam"])
+def test_the_pages_script_computes_the_programs_values(tmp_path, browser, template):
+    """The JavaScript printed from the program gives the program's values, with and without
+    a student's values given, carried and exact."""
+    out = _exam(tmp_path, template, count=1)
+    path = next(out.glob("*/selfcheck.html"))
+    setting = next(iter(json.loads((out / "variants.json").read_text()).values()))
+    solution = derive.solve(setting["spec"], digits=setting["digits"])
+    right = {a["question"]: float(a["value"]) for a in _rows(out / "answers.csv")}
+    compiled = program(solution, right)
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    rng = random.Random(3)
+    for trial in range(6):
+        given = {k: round(right[k] + rng.uniform(-0.2, 0.2), 3) for k in rng.sample(sorted(right), trial % 3)}
+        script = page.evaluate(
+            "([given]) => run(JSON.parse(document.getElementById('derive-data').textContent).program, STEPS, given, false)", [given]
+        )
+        assert script == pytest.approx(compiled.run(given), abs=1e-12)
+    page.close()
+
+
+def test_html_needs_pandoc(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["exercise", "esuli", "--count", "1", "--format", "html", "--output", str(tmp_path / "x")]) == 2
+    assert "HTML output needs pandoc" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
