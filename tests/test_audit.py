@@ -10,7 +10,9 @@ import pytest
 
 import derive
 from derive.cli import main
+from derive.errors import SpecError
 from derive.exercises.audit import Verdict, check
+from derive.spec.schema import Update, load_spec
 
 SPECS = Path(__file__).parent / "specs"
 HANDOUT, STATED = SPECS / "esuli-handout.yaml", SPECS / "esuli-handout-stated.yaml"
@@ -79,3 +81,45 @@ def test_graph_specs_are_not_audited_yet(tmp_path, capsys):
     stated.write_text("f: 0.73\n")
     assert main(["check", "circuit", str(stated)]) == 2
     assert "only network specs" in capsys.readouterr().err
+
+
+def _stated_from_key(name: str) -> dict[str, float]:
+    """Every value of the JSON key's shown numbers, by the audit's ids: step K's sample N
+    forward values, losses, gradients and updated parameters, and the final forward pass."""
+    key = derive.solve(name).to_dict()
+    batch = load_spec(name).update is Update.BATCH
+    stated: dict[str, float] = {}
+    for step in key["steps"]:
+        shown, prefix = step["shown"], f"step{step['step']}:"
+        first_sample = 1 if batch else step["step"]
+        for position, forward in enumerate(shown["forward"]):
+            for name_, value in forward.items():
+                if name_ != "loss":
+                    stated[f"{prefix}sample{first_sample + position}:{name_}"] = value
+        stated[f"{prefix}loss"] = shown["loss"]
+        stated.update({f"{prefix}grad:{p}": v for p, v in shown["gradients"].items()})
+        stated.update({f"{prefix}new:{p}": v for p, v in shown["updated"].items()})
+    for position, forward in enumerate(key["final"]["shown"]["forward"]):
+        stated.update({f"final:sample{position + 1}:{n}": v for n, v in forward.items() if n != "loss"})
+    stated["final:loss"] = key["final"]["shown"]["loss"]
+    return stated
+
+
+@pytest.mark.parametrize("name", ["students", "momentum", "adam"])
+def test_every_step_and_sample_has_an_id(name):
+    """The ids reach every value of the run, as the JSON key places it; a slip in a later
+    step is found there, and where its error starts."""
+    stated = _stated_from_key(name)
+    assert len(stated) > 50
+    audit = check(name, stated)
+    assert audit.ok, [f for f in audit.findings if not f.ok][:3]
+    later = [k for k in stated if k.startswith("step2:grad:")][0]
+    stated[later] = round(stated[later] + 0.05, 3)
+    audit = check(name, stated)
+    wrong = [f for f in audit.findings if not f.ok]
+    assert [(f.id, f.verdict, f.first) for f in wrong] == [(later, Verdict.WRONG, True)]
+
+
+def test_a_step_without_the_sample_is_refused():
+    with pytest.raises(SpecError, match="sampleN:, stepK: and final:"):
+        check("elbasheer", {"step1:sample2:z1[0]": "0.5"})

@@ -18,8 +18,11 @@ misreading reported once. Each finding that is not right names the stated values
 follows from (those that alone change it); one that follows from none is where an error
 starts on its path.
 
-Only the values of the first update and its first sample are known by id (z2[0], a1[1],
-loss, grad:W1[0,0], new:b2[0]), as in the answer key.
+The ids are the answer key's (z2[0], a1[1], loss, grad:W1[0,0], new:b2[0]: the first
+update, its first sample), with a prefix for the rest of the run: `sample2:z1[0]` (another
+sample of the first update), `step3:grad:W1[0,0]`, `step3:sample4:a2[0]`, `final:loss` (the
+forward pass after the last update). Follow-through is judged within the first update;
+a later value is right, right within rounding, truncated, a named mistake or wrong.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from ..model.mistakes import applicable
 from ..model.numeric import DEFAULT_DIGITS, carried, exact, truncated
 from ..solution.derivation import runs
 from ..spec.schema import Spec, load_spec
-from .variants import _run_values, askable_questions, follows_from, mistaken_values, values_given
+from .variants import _run_values, follows_from, mistaken_values, run_values, values_given
 
 MAX_STATED = 10_000
 MAX_DECIMALS = 8
@@ -153,11 +156,14 @@ def check(spec, answers, *, digits: int | None = None) -> Audit:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= MAX_DECIMALS:
         raise UsageError(f"digits: expected a whole number from 0 to {MAX_DECIMALS}, got {digits!r}")
     numbers = runs(spec, digits=digits)
-    askable = askable_questions(numbers.network)
-    unknown = [key for key in texts if key not in askable]
+    known = run_values(numbers.network, numbers.shown)
+    unknown = [key for key in texts if key not in known]
     if unknown:
-        known = ", ".join(list(askable)[:6])
-        raise SpecError("answers", quoted(unknown[0])[1:-1], f"not an answer-key id of this spec (such as {known}, …)")
+        examples = ", ".join(list(known)[:4])
+        raise SpecError(
+            "answers", quoted(unknown[0])[1:-1],
+            f"not an answer-key id of this spec (such as {examples}, …; the prefixes sampleN:, stepK: and final: name the rest of the run)",
+        )
     stated = {key: float(text) for key, text in texts.items()}
     misreadings = _misreadings(spec, stated, digits)
     if misreadings:
@@ -172,28 +178,30 @@ def _half(digits: int) -> float:
 
 def _judge(numbers, stated: Mapping[str, float], digits: int) -> list[Finding]:
     network = numbers.network
-    shown = _run_values(network, numbers.shown)
-    full = _run_values(network, numbers.exact)
+    shown = run_values(network, numbers.shown)
+    full = run_values(network, numbers.exact)
+    first = set(_run_values(network, numbers.shown))  # the first update's ids: follow-through is judged there
     verdicts: dict[str, Verdict] = {}
     for key, value in stated.items():
         if abs(value - shown[key]) <= _half(digits) * 1e-6 + 1e-12 or round(shown[key], digits) == value:
             verdicts[key] = Verdict.RIGHT
         elif abs(value - full[key]) <= _half(digits):
             verdicts[key] = Verdict.ROUNDING  # the exact value rounded, where carrying gives another last digit
-    wrong = {key: value for key, value in stated.items() if key not in verdicts}
+    wrong = {key: value for key, value in stated.items() if key not in verdicts and key in first}
+    later = any(key not in first for key in stated)
     mistakes = {}
     for mistake in applicable(network.spec):
-        values = mistaken_values(numbers, mistake, digits)
+        values = mistaken_values(numbers, mistake, digits, every=later)
         if values is not None:
             mistakes[mistake.name] = values[0]
     findings = []
-    for key in _order(network, stated):
+    for key in _order(shown, stated):
         value = stated[key]
         if key in verdicts:
             findings.append(Finding(key, value, shown[key], verdicts[key]))
             continue
-        others = {k: v for k, v in wrong.items() if k != key}
-        sources = follows_from(numbers, others, key)
+        others = {k: v for k, v in wrong.items() if k != key} if key in first else {}
+        sources = follows_from(numbers, others, key) if others else ()
         recomputed = values_given(numbers, others) if others else None
         unrounded = values_given(numbers, others, exact) if others else full
         if recomputed is not None and sources and abs(value - recomputed[key]) <= _half(digits):
@@ -212,12 +220,11 @@ def _judge(numbers, stated: Mapping[str, float], digits: int) -> list[Finding]:
     return findings
 
 
-def _order(network, stated: Mapping[str, float]) -> list[str]:
-    """The stated ids in the derivation's order (forward values, loss, gradients, updates)."""
-    askable = list(askable_questions(network))
-    rank = {key: (position if not key.startswith(("grad:", "new:")) else len(askable) * (1 if key.startswith("grad:") else 2) + position)
-            for position, key in enumerate(askable)}
-    return sorted(stated, key=lambda key: rank[key])
+def _order(values: Mapping[str, float], stated: Mapping[str, float]) -> list[str]:
+    """The stated ids in the derivation's order (`run_values`: per update its forward values,
+    loss, gradients and updated parameters; then the forward pass after the last)."""
+    rank = {key: position for position, key in enumerate(values)}
+    return sorted(stated, key=lambda key: rank.get(key.removeprefix("step1:"), rank[key]))
 
 
 def _with_parameters(spec: Spec, values: Mapping[str, float]) -> Spec:
@@ -243,7 +250,8 @@ def _misreadings(spec: Spec, stated: Mapping[str, float], digits: int) -> list[M
     numbers = runs(spec, digits=digits)
     network = numbers.network
     shown = _run_values(network, numbers.shown)
-    forward = [key for key in _order(network, stated) if not key.startswith(("grad:", "new:")) and key != "loss"]
+    forward = [key for key in _order(shown, {k: v for k, v in stated.items() if k in shown})
+               if not key.startswith(("grad:", "new:")) and key != "loss"]
     wrong = next((key for key in forward if round(shown[key], digits) != stated[key] and abs(shown[key] - stated[key]) > _half(digits)), None)
     if wrong is None:
         return []
@@ -255,7 +263,7 @@ def _misreadings(spec: Spec, stated: Mapping[str, float], digits: int) -> list[M
             values = values_given(runs(_with_parameters(spec, {name: used}), digits=digits), {}, carried(digits))
             if values is None or abs(values[wrong] - stated[wrong]) > _half(digits):
                 continue
-            agree = sum(1 for key, value in stated.items() if abs(values[key] - value) <= _half(digits))
+            agree = sum(1 for key, value in stated.items() if key in values and abs(values[key] - value) <= _half(digits))
             if best is None or agree > best[0]:
                 best = (agree, Misreading(name, given, used))
     return [best[1]] if best is not None else []

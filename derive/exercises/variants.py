@@ -280,14 +280,44 @@ def update_values(network: Network, first) -> dict[str, float]:
     """Question id → value of an update (the first): its first sample's forward values,
     the loss, each trainable parameter's gradient and updated value."""
     values: dict[str, float] = {"loss": first.loss}
-    for layer, pre, out in zip(network.layers, first.forwards[0].pre, first.forwards[0].out):
-        values.update({quantity_of(z).key: v for z, v in zip(layer.pre_activations, pre)})
-        values.update({quantity_of(a).key: v for a, v in zip(layer.outputs, out)})
+    values.update(_forward_values(network, first.forwards[0]))
     trainable = set(network.trainable)
     for position, parameter in enumerate(network.parameters):
         if parameter in trainable:
             values[f"grad:{quantity_of(parameter).key}"] = first.gradient[position]
             values[f"new:{quantity_of(parameter).key}"] = first.after[position]
+    return values
+
+
+def run_values(network: Network, run: Run) -> dict[str, float]:
+    """Every value of a run by id, in the derivation's order: the first update's as
+    `update_values` names them (or with the prefix `step1:`); a later update's with the prefix `stepK:`; a
+    sample's forward values other than the update's first with `sampleN:` (N from 1, the
+    data's row; also accepted for the first); the forward pass after the last update with
+    `final:` (its loss over all samples as `final:loss`)."""
+    values: dict[str, float] = {}
+    for update in run.updates:
+        first = update_values(network, update)
+        forward = {k: v for k, v in first.items() if not k.startswith(("grad:", "new:")) and k != "loss"}
+        for prefix in ("", "step1:") if update.step == 1 else (f"step{update.step}:",):  # step1: may be written out
+            values.update((prefix + k, v) for k, v in forward.items())
+            for sample, result in zip(update.samples, update.forwards):
+                values.update((f"{prefix}sample{sample + 1}:{k}", v) for k, v in _forward_values(network, result).items())
+            values.update((prefix + k, v) for k, v in first.items() if k not in forward)
+    for sample, result in enumerate(run.final):
+        values.update((f"final:sample{sample + 1}:{k}" if sample else f"final:{k}", v) for k, v in _forward_values(network, result).items())
+        if sample == 0:
+            values.update((f"final:sample1:{k}", v) for k, v in _forward_values(network, result).items())
+    values["final:loss"] = run.final_loss
+    return values
+
+
+def _forward_values(network: Network, forward) -> dict[str, float]:
+    """A sample's pre-activations and activations by id."""
+    values: dict[str, float] = {}
+    for layer, pre, out in zip(network.layers, forward.pre, forward.out):
+        values.update({quantity_of(z).key: v for z, v in zip(layer.pre_activations, pre)})
+        values.update({quantity_of(a).key: v for a, v in zip(layer.outputs, out)})
     return values
 
 
@@ -400,10 +430,13 @@ class _Draw:
     mistakes: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def mistaken_values(numbers: Runs, mistake: Mistake, digits: int) -> tuple[dict[str, float], dict[str, float]] | None:
+def mistaken_values(
+    numbers: Runs, mistake: Mistake, digits: int, every: bool = False,
+) -> tuple[dict[str, float], dict[str, float]] | None:
     """Question id → value for a student making `mistake`: as they would write it (carrying
     the shown values, or rounding as the mistake says) and at full precision; None when the
-    numbers cannot be computed that way."""
+    numbers cannot be computed that way. `every`: every value of the run (`run_values`),
+    not only the first update's."""
     variation = mistake.variation
     if variation.decimals is not None:
         keep = carried(variation.decimals)
@@ -412,6 +445,9 @@ def mistaken_values(numbers: Runs, mistake: Mistake, digits: int) -> tuple[dict[
     else:
         keep = numbers.compiled.keep
     try:
+        if every:
+            return (run_values(numbers.network, CompiledNetwork(numbers.network, keep, variation).run()),
+                    run_values(numbers.network, CompiledNetwork(numbers.network, exact, variation).run()))
         shown = CompiledNetwork(numbers.network, keep, variation).first_update()
         full = CompiledNetwork(numbers.network, exact, variation).first_update()
     except DeriveError:
