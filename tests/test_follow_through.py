@@ -140,3 +140,29 @@ def test_a_bad_follow_through_credit_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["grade", str(out / "answers.csv"), str(tmp_path / "r.csv"), "--follow-through", "2"])
     assert exit_info.value.code == 2 and "--follow-through" in capsys.readouterr().err
+
+
+def test_follow_through_on_a_computational_graph_by_hand(tmp_path):
+    """f = exp(x·y)·z: a student who slips in q1 = x·y and works on correctly from it gets
+    q2, f and ∂f/∂x from their q1, computed here by hand (carrying 3 decimals)."""
+    spec = tmp_path / "graph.yaml"
+    spec.write_text("kind: graph\nexpression: exp(x * y) * z\nvalues: {x: 0.5, y: -1.5, z: 0.3}\n")
+    out = tmp_path / "exam"
+    ask = "q1,q2,f,grad:x"
+    assert main(["exercise", str(spec), "--count", "2", "--seed", "3", "--ask", ask, "--format", "json", "--output", str(out)]) == 0
+    variants = json.loads((out / "variants.json").read_text())
+    rows = []
+    for variant, setting in variants.items():
+        x, y, z = (setting["spec"]["values"][n] for n in "xyz")
+        q1 = round(x * y + 0.1, 3)  # the slip
+        q2 = round(math.exp(q1), 3)
+        f = round(q2 * z, 3)
+        grad_q1 = round(z * q2, 3)
+        grad_x = round(grad_q1 * y, 3)
+        rows += [[variant, variant, "q1", q1], [variant, variant, "q2", q2], [variant, variant, "f", f], [variant, variant, "grad:x", grad_x]]
+    grades, details = _grade(tmp_path, out, rows)
+    for variant in variants:
+        assert details[(variant, "q1")]["problem"] == "wrong"
+        for question in ("q2", "f", "grad:x"):
+            assert details[(variant, question)]["problem"] == "follow-through", details[(variant, question)]
+        assert grades[variant]["score"] == "3"

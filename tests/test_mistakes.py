@@ -11,7 +11,7 @@ import pytest
 
 import derive
 from derive.cli import main
-from derive.exercises.variants import mistaken_values
+from derive.exercises.variants import graph_mistaken_values, mistaken_values
 from derive.model.mistakes import CATALOGUE, MISTAKES, applicable
 from derive.solution.derivation import runs
 
@@ -275,3 +275,54 @@ def test_moodle_cloze_lists_the_mistakes_with_their_feedback(tmp_path):
                     found.append((float(alternative.group(3).split(":")[0]), html.unescape(alternative.group(5))))
     assert len(found) == len(mistakes)
     assert {feedback for _, feedback in found} <= {m.feedback for m in CATALOGUE}
+
+
+# -- computational graphs -----------------------------------------------------------------------
+
+
+def _graph_mistake(expression: str, values: dict[str, float], name: str) -> dict[str, float]:
+    """A graph mistake's values at full precision, by answer id (f, q1, grad:x)."""
+    solution = derive.solve({"kind": "graph", "expression": expression, "values": values}, rounding="exact")
+    return graph_mistaken_values(solution, MISTAKES[name], 3)[1]
+
+
+def test_graph_mistakes_against_closed_forms():
+    x, y = 0.5, -1.5
+    # a value used twice (x in x*y and in + x): its gradient is y + 1; one use kept gives y
+    assert _graph_mistake("x * y + x", {"x": x, "y": y}, "fork_not_summed")["grad:x"] == pytest.approx(y)
+    # σ′ taken at the gate's output q = σ(x): σ(q)(1 − σ(q)) for σ(x)(1 − σ(x))
+    q = sigmoid(x)
+    assert _graph_mistake("sigmoid(x) * y", {"x": x, "y": y}, "gate_derivative_at_output")["grad:x"] == pytest.approx(
+        y * sigmoid(q) * (1 - sigmoid(q))
+    )
+    # the multiply gate's swap missed: ∂(x·y)/∂x taken as x
+    assert _graph_mistake("x * y", {"x": x, "y": y}, "multiply_not_swapped")["grad:x"] == pytest.approx(x)
+    assert _graph_mistake("x * y", {"x": x, "y": y}, "multiply_not_swapped")["grad:y"] == pytest.approx(y)
+    # ∂(x − y)/∂y taken as +1
+    assert _graph_mistake("(x - y) * 2", {"x": x, "y": y}, "subtract_sign")["grad:y"] == pytest.approx(2.0)
+    # the chain rule left out: each gradient the sum of the local gradients, not of their products
+    found = _graph_mistake("exp(x * y)", {"x": x, "y": y}, "chain_left_out")
+    assert found["grad:x"] == pytest.approx(y) and found["grad:q1"] == pytest.approx(math.exp(x * y))
+    # the right values for comparison: no mistake in a graph that lacks its gate changes anything
+    assert _graph_mistake("x + y", {"x": x, "y": y}, "multiply_not_swapped")["grad:x"] == pytest.approx(1.0)
+
+
+def test_graph_exercises_name_their_mistakes(tmp_path):
+    out = tmp_path / "exam"
+    assert main(["exercise", "circuit", "--count", "3", "--seed", "4", "--format", "json,moodle", "--output", str(out)]) == 0
+    rows = list(csv.DictReader((out / "mistakes.csv").open()))
+    assert {"multiply_not_swapped", "chain_left_out", "rounded_early"} <= {r["mistake"] for r in rows}
+    # a student making the multiply gate's mistake is told so
+    answers = list(csv.DictReader((out / "answers.csv").open()))
+    made = {(r["variant"], r["question"]): r["value"] for r in rows if r["mistake"] == "multiply_not_swapped"}
+    responses = tmp_path / "responses.csv"
+    with responses.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student", "variant", "question", "value"])
+        for a in answers:
+            writer.writerow([a["variant"], a["variant"], a["question"], made.get((a["variant"], a["question"]), a["value"])])
+    assert main(["grade", str(out / "answers.csv"), str(responses), "--output", str(tmp_path / "grades.csv")]) == 0
+    details = list(csv.DictReader((tmp_path / "grades-details.csv").open()))
+    assert details and all(d["mistake"] == "multiply_not_swapped" for d in details)
+    assert len(details) == len(made)
+    assert "~%0%" in (out / "moodle.xml").read_text()

@@ -381,34 +381,48 @@ def _follow_through(variant: dict | None, own: dict[str, float], questions: dict
     follow-through is refused or None, the answers it follows from), for each wrong answer
     that the others change.
 
-    The derivation is run again with the student's values in place of the right ones (the
-    first sample's forward values, the gradients, the updated parameters): which answer
-    depends on which is the derivation's, not a table's."""
+    The derivation is run again with the student's values in place of the right ones (a
+    network's first sample's forward values, the gradients, the updated parameters; a
+    graph's gate values and gradients): which answer depends on which is the derivation's,
+    not a table's."""
     if variant is None:
         return {}
+    from ..model.numeric import carried, exact
     from ..solution.derivation import runs
-    from ..spec.schema import load_spec
-    from .variants import follows_from, update_values, values_given
+    from ..spec.schema import Rounding, load_spec
+    from .variants import _graph_values, graph_values_given, sources_of, update_values, values_given
+    from ..solution.graph import circuit_of
 
     try:
         spec = load_spec(variant["spec"])
-        if spec.kind != "network":
-            return {}  # graphs are graded strictly
-        numbers = runs(spec, rounding=variant.get("rounding"), digits=variant.get("digits", 3))
+        digits = variant.get("digits", 3)
+        if spec.kind == "graph":
+            keep = carried(digits) if variant.get("rounding", "carry") == Rounding.CARRY.value else exact
+            right = _graph_values(circuit_of(spec, keep))
+            right_exact = _graph_values(circuit_of(spec))
+
+            def recompute(given, keep=keep):
+                return graph_values_given(spec, given, keep)
+        else:
+            numbers = runs(spec, rounding=variant.get("rounding"), digits=digits)
+            right = update_values(numbers.network, numbers.shown.updates[0])
+            right_exact = update_values(numbers.network, numbers.exact.updates[0])
+
+            def recompute(given, keep=None):
+                return values_given(numbers, given, keep)
     except (DeriveError, KeyError, TypeError):
         return {}
-    right = update_values(numbers.network, numbers.shown.updates[0])
     outcome = {}
     for question, given in own.items():
         others = {q: v for q, v in own.items() if q != question}
-        recomputed = values_given(numbers, others) if others else None
+        recomputed = recompute(others) if others else None
         if recomputed is None:
             continue
         value = recomputed[question]
         tolerance = questions[question].tolerance
         if abs(value - right[question]) <= 1e-12 * max(1.0, abs(value)) or not within(given, value, tolerance):
             continue  # the student's other answers do not change this one, or the answer is not theirs either
-        sources = follows_from(numbers, others, question)
+        sources = sources_of(lambda one: recompute(one, exact), right_exact, others, question)
         reason = None
         if abs(value) <= tolerance < abs(right[question]):
             reason = "your earlier answers make this 0, which skips the work"

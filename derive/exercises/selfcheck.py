@@ -18,7 +18,7 @@ from markupsafe import Markup
 from .grading import UNEXPLAINED
 from .variants import Exercise
 from ..model.mistakes import MISTAKES
-from ..solution.program import program
+from ..solution.program import graph_program, program
 from ..solution.record import Solution
 from ..views.document import Options, environment, markdown_view, template_dir
 from ..views.html import markdown_to_html, step_functions
@@ -37,8 +37,7 @@ TEXTS = {
 def page_data(exercise: Exercise) -> dict[str, Any]:
     """What the page's script grades with: per question (in the key's order) its id, value,
     tolerance, points and the catalogued mistakes' values; and the program that recomputes
-    the answers from a student's own (None for a computational graph, graded strictly as
-    `derive grade` does)."""
+    the answers from a student's own (a network's or a graph's)."""
     questions = [
         {
             "id": q.id,
@@ -53,18 +52,14 @@ def page_data(exercise: Exercise) -> dict[str, Any]:
         for q in exercise.questions
     ]
     names = {q.id: f"question {n}" for n, q in enumerate(exercise.questions, 1)}
-    data: dict[str, Any] = {"variant": exercise.id, "questions": questions, "names": names, "texts": TEXTS, "program": None}
     solution = exercise.derivation
-    if isinstance(solution, Solution):
-        compiled = program(solution, {q.id: 0.0 for q in exercise.questions})
-        data["program"] = {
-            "constants": compiled.constants,
-            "steps": [{"name": s.name, "inputs": list(s.inputs), "significant": s.significant} for s in compiled.steps],
-            "questions": compiled.questions,
-            "digits": compiled.digits,
-        }
-        data["functions"] = step_functions(compiled)
-    return data
+    compiled = program(solution, {q.id: 0.0 for q in exercise.questions}) if isinstance(solution, Solution) else graph_program(solution)
+    steps = [{"name": s.name, "inputs": list(s.inputs), "significant": s.significant} for s in compiled.steps]
+    return {
+        "variant": exercise.id, "questions": questions, "names": names, "texts": TEXTS,
+        "program": {"constants": compiled.constants, "steps": steps, "questions": compiled.questions, "digits": compiled.digits},
+        "functions": step_functions(compiled),
+    }
 
 
 def _script_safe(text: str) -> str:

@@ -23,7 +23,7 @@ from ..solution.derivation import Runs, check_digits, rounding_mode, runs, solve
 from ..errors import DeriveError, UsageError
 from ..limits import DEFAULT_LIMITS, MAX_NUMBER, Limits
 from ..model.network import Network
-from ..model.mistakes import MISTAKES, Mistake, applicable
+from ..model.mistakes import GRAPH_RIGHT, MISTAKES, GraphVariation, Mistake, Variation, applicable
 from ..model.numeric import CompiledNetwork, Run, carried, exact, truncated
 from ..views.printing import DEFAULT_DIGITS, half_up
 from ..model.quantities import Kind, node, partial, quantity_of, updated
@@ -335,13 +335,27 @@ def values_given(numbers: Runs, given: Mapping[str, float], keep=None) -> dict[s
 def follows_from(numbers: Runs, given: Mapping[str, float], question: str) -> tuple[str, ...]:
     """The given ids that, each alone in place of its right value, change `question` at
     full precision: what it follows from, by the derivation rather than a table."""
-    right = update_values(numbers.network, numbers.exact.updates[0])[question]
+    return sources_of(lambda one: values_given(numbers, one, exact), update_values(numbers.network, numbers.exact.updates[0]), given, question)
+
+
+def sources_of(recompute, right: Mapping[str, float], given: Mapping[str, float], question: str) -> tuple[str, ...]:
+    """`follows_from` for any derivation: `recompute(values)` gives every value at full
+    precision with `values` given (None when it cannot), `right` the values with none."""
     found = []
     for key, value in given.items():
-        changed = values_given(numbers, {key: value}, exact)
-        if changed is not None and abs(changed[question] - right) > 1e-12 * max(1.0, abs(right)):
+        changed = recompute({key: value})
+        if changed is not None and abs(changed[question] - right[question]) > 1e-12 * max(1.0, abs(right[question])):
             found.append(key)
     return tuple(found)
+
+
+def graph_values_given(spec: GraphSpec, given: Mapping[str, float], keep) -> dict[str, float] | None:
+    """`values_given` for a computational graph: every answer id's value with the `given`
+    ones (gate values, grad:NAME) in place of the right ones, carried with `keep`."""
+    try:
+        return _graph_values(circuit_of(spec, keep, given=given))
+    except DeriveError:
+        return None
 
 
 def _round_up(value: float, decimals: int) -> float:
@@ -456,15 +470,38 @@ def mistaken_values(
 
 
 def _mistakes(numbers: Runs, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int):
+    """The catalogued mistakes' values for each asked question of a network (see `_sort_mistakes`)."""
+    return _sort_mistakes(
+        numbers.spec, lambda mistake: mistaken_values(numbers, mistake, digits),
+        _run_values(numbers.network, numbers.exact), questions, answers, digits,
+    )
+
+
+def graph_mistaken_values(solution: GraphSolution, mistake: Mistake, digits: int) -> tuple[dict[str, float], dict[str, float]] | None:
+    """Question id → value of a graph for a student making `mistake`, as they would write
+    it and at full precision; None when the numbers cannot be computed that way."""
+    variation = mistake.variation
+    keep = carried(digits) if solution.rounding is Rounding.CARRY else exact
+    worked = variation if isinstance(variation, GraphVariation) else GRAPH_RIGHT
+    if isinstance(variation, Variation) and variation.decimals is not None:
+        keep = carried(variation.decimals)
+    elif isinstance(variation, Variation) and variation.truncate:
+        keep = truncated(digits)
+    try:
+        return _graph_values(circuit_of(solution.spec, keep, worked)), _graph_values(circuit_of(solution.spec, exact, worked))
+    except DeriveError:
+        return None
+
+
+def _sort_mistakes(spec, values_under, exact_right: Mapping[str, float], questions: Sequence[Question], answers: Mapping[str, Answer], digits: int):
     """The catalogued mistakes' values for each asked question (those that change it beyond
     its tolerance), and the reasons to draw again: a mistake that changes a value but lands
     within its tolerance, or two mistakes that give one value, leave a wrong answer that
-    grading could not name."""
-    exact_right = _run_values(numbers.network, numbers.exact)
+    grading could not name. `values_under(mistake)`: its (shown, full) values, or None."""
     found: dict[str, dict[str, float]] = {q.id: {} for q in questions}
     reasons: list[Rejection] = []
-    for mistake in applicable(numbers.spec):
-        values = mistaken_values(numbers, mistake, digits)
+    for mistake in applicable(spec):
+        values = values_under(mistake)
         if values is None:
             continue
         shown, full = values
@@ -600,7 +637,14 @@ def _graph_attempt(template: GraphSpec, seed: int, number: int, attempt: int, se
         return _Draw(spec_dict, None, (), {}, [Rejection.OVERFLOW])
     questions = _resolve_graph_ask(solution, settings.ask)
     answers = answers_of(questions, _graph_values(solution.shown), _graph_values(other), settings.digits, _graph_values(solution.exact))
-    return _Draw(spec_dict, solution, questions, answers, answer_rejections(questions, answers, settings.digits))
+    reasons = answer_rejections(questions, answers, settings.digits)
+    if reasons:
+        return _Draw(spec_dict, solution, questions, answers, reasons)
+    mistakes, reasons = _sort_mistakes(
+        spec, lambda mistake: graph_mistaken_values(solution, mistake, settings.digits),
+        _graph_values(solution.exact), questions, answers, settings.digits,
+    )
+    return _Draw(spec_dict, solution, questions, answers, reasons, mistakes)
 
 
 def _fingerprint(spec_dict: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ from functools import cached_property, lru_cache
 import sympy as sp
 
 from ..errors import NumericalError, SpecError, quoted
+from .mistakes import GRAPH_RIGHT, GraphVariation
 from ..spec.expression import (
     MAX_NUMBER,
     Expression,
@@ -187,17 +188,21 @@ def build_circuit(spec: object, values: object, source: str = "spec") -> Circuit
     return circuit_from_nodes(parse_nodes(spec, source, "nodes"), values, source)
 
 
-def circuit_from_expression(tree: Expression, values: object, source: str = "spec", keep: Keep | None = None) -> Circuit:
+def circuit_from_expression(
+    tree: Expression, values: object, source: str = "spec", keep: Keep | None = None,
+    variation: GraphVariation = GRAPH_RIGHT, given: Mapping[str, float] | None = None,
+) -> Circuit:
     """The circuit of one parsed expression; its output is called `f` (if free)."""
     drafts: list[_Draft] = []
     _lower_root(tree, drafts, source, "expression")
     inputs = variables(tree)
     drafts[-1].name = OUTPUT_NAME if OUTPUT_NAME not in inputs else None
-    return _evaluate(drafts, inputs, values, source, keep)
+    return _evaluate(drafts, inputs, values, source, keep, variation, given)
 
 
 def circuit_from_nodes(
-    named: Sequence[NamedNode], values: object, source: str = "spec", field: str = "nodes", keep: Keep | None = None
+    named: Sequence[NamedNode], values: object, source: str = "spec", field: str = "nodes", keep: Keep | None = None,
+    variation: GraphVariation = GRAPH_RIGHT, given: Mapping[str, float] | None = None,
 ) -> Circuit:
     """The circuit of parsed named nodes; the last one is the output. Every other named
     node must be used by a later one (an unused line is almost surely a mistake)."""
@@ -214,7 +219,7 @@ def circuit_from_nodes(
     for index, node in enumerate(named[:-1]):
         if node.name not in used:
             raise SpecError(source, f"{field}[{index}]", f"node {quoted(node.name)} is not used by any later node")
-    return _evaluate(drafts, tuple(seen), values, source, keep)
+    return _evaluate(drafts, tuple(seen), values, source, keep, variation, given)
 
 
 class _Draft:
@@ -440,11 +445,18 @@ def _check_values(values: object, inputs: tuple[str, ...], nodes: set[str], sour
     return checked
 
 
-def _evaluate(drafts: list[_Draft], inputs: tuple[str, ...], values: object, source: str, keep: Keep | None = None) -> Circuit:
+def _evaluate(
+    drafts: list[_Draft], inputs: tuple[str, ...], values: object, source: str, keep: Keep | None = None,
+    variation: GraphVariation = GRAPH_RIGHT, given: Mapping[str, float] | None = None,
+) -> Circuit:
     """Names the gates, checks the values, runs the forward and the backward pass. `keep`
     is applied to every value a worked solution shows (a node's value, a local gradient,
     a contribution, a sum of contributions): rounding as the reader does, carrying what
-    is shown. None keeps full precision."""
+    is shown. None keeps full precision. `variation` is a catalogued mistake's way of
+    working (model/mistakes.py); `given` replaces values by answer id (a gate's name for its
+    value, grad:NAME for a gradient: a student's own, for follow-through), the rest
+    following from them."""
+    given = given or {}
     keep = keep or _exact
     taken = set(inputs) | {draft.name for draft in drafts if draft.name}
     counter = 0
@@ -470,8 +482,17 @@ def _evaluate(drafts: list[_Draft], inputs: tuple[str, ...], values: object, sou
             value = _forward(draft.gate, a, b)
             if not math.isfinite(value):
                 raise _Domain("overflow")
-            value = keep(value)
-            local = tuple(None if d is None else keep(d) for d in _local_values(draft.gate, a, b, value, needed))
+            value = given.get(draft.name, keep(value))
+            if variation.local_at_output and draft.gate in (Gate.SIGMOID, Gate.TANH):
+                a = value  # the derivative taken at the gate's output
+                raw = _local_values(draft.gate, a, b, _forward(draft.gate, a, b), needed)
+            else:
+                raw = _local_values(draft.gate, a, b, value, needed)
+            if variation.multiply_own and draft.gate is Gate.MULTIPLY:
+                raw = (a if needed[0] else None, b if needed[1] else None)
+            if variation.subtract_plus and draft.gate is Gate.SUBTRACT:
+                raw = (raw[0], 1.0 if needed[1] else None)
+            local = tuple(None if d is None else keep(d) for d in raw)
         except _Domain as problem:
             raise _numerical(source, str(problem), draft, operands, numbers) from None
         numbers[draft.name] = value
@@ -484,7 +505,9 @@ def _evaluate(drafts: list[_Draft], inputs: tuple[str, ...], values: object, sou
 
     def settle(name: str) -> float:
         contributions = tuple(sorted(received[name], key=lambda item: (order[item.node], item.position)))
-        total = 1.0 if name == names[-1] else keep(math.fsum(item.value for item in contributions))
+        counted = contributions[:1] if variation.first_use_only else contributions
+        total = 1.0 if name == names[-1] else keep(math.fsum(item.value for item in counted))
+        total = given.get(f"grad:{name}", total) if name != names[-1] else total
         if not math.isfinite(total):
             raise NumericalError(source, None, None, _cut(f"gradient overflow at {name}"))
         gradients[name] = Gradient(name, total, contributions)
@@ -495,7 +518,7 @@ def _evaluate(drafts: list[_Draft], inputs: tuple[str, ...], values: object, sou
         upstream = settle(draft.name)
         for position, (operand, derivative) in enumerate(zip(operands, local)):
             if isinstance(operand, str):
-                contribution = keep(upstream * derivative)
+                contribution = keep(derivative if variation.chain_left_out else upstream * derivative)
                 if not math.isfinite(contribution):
                     raise _numerical(source, "gradient overflow", draft, operands, numbers)
                 received[operand].append(Contribution(draft.name, position, upstream, derivative, contribution))

@@ -63,15 +63,31 @@ RIGHT = Variation()
 
 
 @dataclass(frozen=True)
+class GraphVariation:
+    """A computational graph worked with one rule changed (model/circuit.py); the
+    defaults are the right derivation."""
+
+    first_use_only: bool = False  # a value used by several gates keeps one contribution, not their sum
+    local_at_output: bool = False  # a sigmoid's or tanh's local gradient taken at the gate's output
+    multiply_own: bool = False  # ∂(a·b)/∂a taken as a: the multiply gate's swap missed
+    subtract_plus: bool = False  # ∂(a − b)/∂b taken as +1
+    chain_left_out: bool = False  # a contribution is the local gradient alone, not times the upstream
+
+
+GRAPH_RIGHT = GraphVariation()
+
+
+@dataclass(frozen=True)
 class Mistake:
     name: str  # an id: updated_weights, no_activation_derivative, …
     title: str  # a few words, for tables
     feedback: str  # what the student is told
-    variation: Variation
+    variation: Variation | GraphVariation  # a rounding mistake (decimals, truncate) holds for both kinds
     applies: Callable[[Spec], bool] = lambda spec: True
     # The answers where the slip is made (not merely carried on): a variant is drawn so that
     # these tell it from the right answer and from each other mistake made there.
     shows_in: frozenset[str] = frozenset({"gradient", "update"})
+    kinds: frozenset[str] = frozenset({"network"})  # the kinds of spec it is made in: network, graph
 
 
 def _has(activation: str) -> Callable[[Spec], bool]:
@@ -212,6 +228,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "Your intermediate values were rounded to one decimal; keep the decimals the solution asks for until the end.",
         Variation(decimals=1),
         shows_in=frozenset(),
+        kinds=frozenset({"network", "graph"}),
     ),
     Mistake(
         "truncated",
@@ -219,11 +236,56 @@ CATALOGUE: tuple[Mistake, ...] = (
         "Your intermediate values were cut off after the last decimal instead of rounded (0.0828 is 0.083, not 0.082).",
         Variation(truncate=True),
         shows_in=frozenset(),
+        kinds=frozenset({"network", "graph"}),
+    ),
+    # Computational graphs, gate by gate (where a graph has no such gate, nothing changes).
+    Mistake(
+        "fork_not_summed",
+        "uses of a value not summed",
+        "A value used by several gates gets a gradient from each of them: its gradient is the sum of those "
+        "contributions, not one of them.",
+        GraphVariation(first_use_only=True),
+        shows_in=frozenset({"gradient"}),
+        kinds=frozenset({"graph"}),
+    ),
+    Mistake(
+        "gate_derivative_at_output",
+        "gate's derivative at its output",
+        "You took the gate's local gradient at its output instead of its input: for q = σ(x), ∂q/∂x = σ(x)(1 − σ(x)) "
+        "= q(1 − q), not σ(q)(1 − σ(q)).",
+        GraphVariation(local_at_output=True),
+        shows_in=frozenset({"gradient"}),
+        kinds=frozenset({"graph"}),
+    ),
+    Mistake(
+        "multiply_not_swapped",
+        "multiply gate's swap missed",
+        "A multiply gate swaps its inputs in the backward pass: ∂(a·b)/∂a = b, the other operand's value.",
+        GraphVariation(multiply_own=True),
+        shows_in=frozenset({"gradient"}),
+        kinds=frozenset({"graph"}),
+    ),
+    Mistake(
+        "subtract_sign",
+        "subtraction's sign lost",
+        "A subtraction a − b sends the upstream gradient back to b with a minus sign: ∂(a − b)/∂b = −1.",
+        GraphVariation(subtract_plus=True),
+        shows_in=frozenset({"gradient"}),
+        kinds=frozenset({"graph"}),
+    ),
+    Mistake(
+        "chain_left_out",
+        "upstream gradient not multiplied",
+        "Each gate sends back the upstream gradient times its local gradient (the chain rule), not its local gradient alone.",
+        GraphVariation(chain_left_out=True),
+        shows_in=frozenset({"gradient"}),
+        kinds=frozenset({"graph"}),
     ),
 )
 MISTAKES = {mistake.name: mistake for mistake in CATALOGUE}
 
 
-def applicable(spec: Spec) -> tuple[Mistake, ...]:
-    """The mistakes that can show in this spec's derivation."""
-    return tuple(mistake for mistake in CATALOGUE if mistake.applies(spec))
+def applicable(spec) -> tuple[Mistake, ...]:
+    """The mistakes that can show in this spec's derivation (a network's or a graph's)."""
+    kind = getattr(spec, "kind", "network")
+    return tuple(m for m in CATALOGUE if kind in m.kinds and (kind != "network" or m.applies(spec)))

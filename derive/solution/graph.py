@@ -16,6 +16,7 @@ import sympy as sp
 
 from ..model.circuit import Circuit, Gate, Node, circuit_from_expression, circuit_from_nodes, symbol as circuit_symbol
 from ..model.functions import PRE_ACTIVATION, activation
+from ..model.mistakes import GRAPH_RIGHT, GraphVariation
 from ..model.numeric import DEFAULT_DIGITS, carried, exact
 from ..model.quantities import node, partial
 from ..spec.expression import Number
@@ -101,10 +102,12 @@ class GraphSolution:
         return key
 
 
-def circuit_of(spec: GraphSpec, keep=exact) -> Circuit:
+def circuit_of(spec: GraphSpec, keep=exact, variation: GraphVariation = GRAPH_RIGHT, given=None) -> Circuit:
+    """The spec's circuit, carried with `keep`; worked with a mistake's `variation`, or with
+    `given` values (by answer id) in place of the right ones."""
     if spec.tree is not None:
-        return circuit_from_expression(spec.tree, dict(spec.values), spec.source, keep)
-    return circuit_from_nodes(spec.nodes or (), dict(spec.values), spec.source, "nodes", keep)
+        return circuit_from_expression(spec.tree, dict(spec.values), spec.source, keep, variation, given)
+    return circuit_from_nodes(spec.nodes or (), dict(spec.values), spec.source, "nodes", keep, variation, given)
 
 
 def solve_graph(spec: GraphSpec, *, rounding: Rounding | None = None, digits: int = DEFAULT_DIGITS) -> GraphSolution:

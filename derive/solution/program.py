@@ -16,10 +16,13 @@ from functools import cached_property
 from typing import Iterator, Mapping
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
+from .graph import GraphSolution
 from .record import Braced, Equation, Solution
+from ..model.circuit import Circuit
 from ..model.numeric import carried, carried_significant, exact
-from ..model.quantities import Kind, Partial, Quantity, partial, quantity_of, symbol
+from ..model.quantities import Kind, Partial, Quantity, node as node_symbol, partial, quantity_of, symbol
 from ..spec.schema import Rounding
 
 
@@ -195,3 +198,61 @@ def _step_name(question: str, solution: Solution, steps: Mapping[str, Step]) -> 
         if name in steps:
             return name
     raise KeyError(f"no step computes {question}")
+
+
+def graph_program(solution: GraphSolution) -> Program:
+    """A computational graph's worked solution as a program: each gate's value as its
+    forward line writes it, each local gradient as its line writes it, each contribution
+    (upstream × local) and each gradient as the sum of its contributions, all rounded as
+    the document rounds. Steps are named by answer id (q3, f, grad:x), local:GATE:k and
+    part:GATE:k (the contribution of operand k of GATE)."""
+    circuit = solution.shown
+    names = {str(node_symbol(i.name)): i.name for i in circuit.inputs}
+    names.update({str(node_symbol(gate.name)): gate.name for gate in solution.gates})
+    constants = {i.name: i.value for i in circuit.inputs}
+    steps: list[Step] = []
+
+    def add(name: str, expr: sp.Expr, value: float, inputs_of=None) -> None:
+        free = sorted(expr.free_symbols, key=str)
+        inputs = tuple(inputs_of(s) if inputs_of else names[str(s)] for s in free)
+        dummies = tuple(sp.Dummy(f"v{k}") for k in range(len(free)))
+        steps.append(Step(name, expr.xreplace(dict(zip(free, dummies))), dummies, inputs, False, value))
+
+    names.update({i.name: i.name for i in circuit.inputs})
+    names.update({n.name: n.name for n in circuit.nodes})
+    local_names: dict[tuple[str, int], str] = {}
+    for gate, node in zip(solution.gates, circuit.nodes):
+        add(gate.name, node.expression, node.value)  # the gate's definition (ReLU and max as cases)
+        for local in gate.local:
+            expr, _ = _expression(local.equation)  # as the reader writes it: q(1 − q) from the gate's value
+            if expr.atoms(AppliedUndef, sp.Heaviside, sp.Derivative):
+                expr = node.local[local.position]  # a kink's cases, from sympy.diff of the definition
+            name = f"local:{gate.name}:{local.position}"
+            local_names[(gate.name, local.position)] = name
+            add(name, expr, local.equation.value if local.equation.value is not None else float(expr))
+    for gradient in _backward_order(circuit):
+        if gradient.name == circuit.output:
+            constants[f"grad:{gradient.name}"] = 1.0
+            continue
+        parts = []
+        for contribution in gradient.contributions:
+            part = f"part:{contribution.node}:{contribution.position}"
+            upstream, local = sp.Symbol("u"), sp.Symbol("l")
+            add(part, upstream * local, contribution.value,
+                lambda s, c=contribution: f"grad:{c.node}" if s.name == "u" else local_names[(c.node, c.position)])
+            parts.append(part)
+        symbols = [sp.Symbol(f"p{k}") for k in range(len(parts))]
+        lookup = dict(zip((s.name for s in symbols), parts))
+        add(f"grad:{gradient.name}", sp.Add(*symbols), gradient.value, lambda s: lookup[s.name])
+    questions = {gate.name: gate.name for gate in solution.gates}
+    questions.update({f"grad:{name}": f"grad:{name}" for name in [*constants] + [g.name for g in solution.gates]
+                      if not name.startswith("grad:")})
+    digits = None if solution.rounding is Rounding.EXACT else solution.digits
+    return Program(constants, tuple(steps), questions, digits)
+
+
+def _backward_order(circuit: Circuit):
+    """The gradients in the order the backward pass settles them: the output, the gates
+    from last to first, then the inputs."""
+    by_name = {g.name: g for g in circuit.gradients}
+    return [by_name[n.name] for n in reversed(circuit.nodes)] + [by_name[i.name] for i in circuit.inputs]
