@@ -6,10 +6,17 @@
 
 const NUMBER = /^[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?$/;
 const BOUNDARY_SLACK = 1e-12;
+// The characters Python's str.strip() removes (not JavaScript's trim(), which also removes U+FEFF).
+const SPACE = "[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const EDGES = new RegExp("^" + SPACE + "+|" + SPACE + "+$", "g");
+
+function strip(text) {
+  return text.replace(EDGES, "");
+}
 
 function parseNumber(text) {
   if (text === null || text === undefined) return null;
-  const cleaned = text.trim().replace(/\u2212/g, "-");
+  const cleaned = strip(text).replace(/\u2212/g, "-");
   if (!NUMBER.test(cleaned)) return null;
   const value = Number(cleaned.replace(",", "."));
   return Number.isFinite(value) ? value : null;
@@ -36,8 +43,9 @@ function significant(value, digits) {
 }
 
 // Question id → value, with `given` (by question id) in place of the right values and every
-// line after them computed from them; `exact`: without rounding. Null when a value cannot
-// be computed (the log of a negative number, an overflow).
+// line after them computed from them; `exact`: without rounding. Null when any line cannot
+// be computed (the log of 0 or of a negative number, an overflow), as derive grade's
+// recomputation fails then.
 function run(program, functions, given, exact) {
   const values = Object.assign({}, program.constants);
   const overrides = {};
@@ -54,11 +62,9 @@ function run(program, functions, given, exact) {
     if (digits !== null && Number.isFinite(value)) value = step.significant ? significant(value, digits) : carried(value, digits);
     values[step.name] = value;
   });
+  if (!Object.values(values).every(Number.isFinite)) return null;
   const result = {};
-  for (const [question, name] of Object.entries(program.questions)) {
-    if (!Number.isFinite(values[name])) return null;
-    result[question] = values[name];
-  }
+  for (const [question, name] of Object.entries(program.questions)) result[question] = values[name];
   return result;
 }
 
@@ -84,6 +90,7 @@ function followThrough(data, functions, own) {
       const reference = rightExact[question];
       return changed !== null && Math.abs(changed[question] - reference) > 1e-12 * Math.max(1, Math.abs(reference));
     });
+    if (sources.length === 0) continue;  // wrong only because of no earlier answer: not follow-through
     let reason = null;
     if (Math.abs(value) <= tolerance && tolerance < Math.abs(right[question])) {
       reason = data.texts.zero;
@@ -110,7 +117,7 @@ function grade(data, functions, responses) {
     const text = responses[q.id];
     const number = parseNumber(text);
     let status, mistake = "", feedback = "", points = 0;
-    if (text === undefined || text === null || text.trim() === "") {
+    if (text === undefined || text === null || strip(text) === "") {
       status = "missing";
     } else if (number === null) {
       status = "not a number";
@@ -194,6 +201,10 @@ function lockSteps() {
     section.appendChild(details);
     summary.addEventListener("click", (event) => {
       if (document.body.dataset.unlocked !== "yes") event.preventDefault();
+    });
+    // opened any other way before trying (a link to a heading inside, find in page): closed again
+    details.addEventListener("toggle", () => {
+      if (details.open && document.body.dataset.unlocked !== "yes") details.open = false;
     });
   }
 }

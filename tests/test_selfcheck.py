@@ -76,9 +76,10 @@ def test_the_program_recomputes_as_the_engine_does(seed):
     for _ in range(8):
         given = {k: round(right[k] + rng.choice([-1, 1]) * rng.uniform(0.01, 0.3), 3) for k in rng.sample(sorted(right), 2)}
         engine = values_given(numbers, given)
+        mine = compiled.run(given)
+        assert (mine is None) == (engine is None), given  # both refuse a line that cannot be computed
         if engine is None:
             continue
-        mine = compiled.run(given)
         for question in right:
             if question not in given:
                 assert mine[question] == pytest.approx(engine[question], abs=1e-9), (question, given)
@@ -111,9 +112,10 @@ def test_the_graph_program_recomputes_as_the_circuit_engine_does(seed, rounding)
     for _ in range(6):
         given = {k: round(right[k] + rng.uniform(-0.3, 0.3), 3) for k in rng.sample(sorted(compiled.questions), 2)}
         engine = graph_values_given(load_spec(spec), given, keep)
+        mine = compiled.run(given)
+        assert (mine is None) == (engine is None), given
         if engine is None:
             continue
-        mine = compiled.run(given)
         for question in compiled.questions:
             if question not in given:
                 assert mine[question] == pytest.approx(engine[question], rel=1e-9, abs=1e-12), (spec["expression"], given, question)
@@ -175,6 +177,10 @@ def _students(out: Path) -> dict[tuple[str, str], dict[str, str]]:
         first, second, third = (a["question"] for a in asked[:3])
         odd.update({first: "abc", second: "", third: str(float(answers[0]["value"]) + 7.5)})
         students[("odd", variant)] = odd
+        # what Python's strip() and JavaScript's trim() disagree on: a byte-order mark, \x85, \x1f
+        spaced = {a["question"]: a["value"] for a in asked}
+        spaced.update({first: "\ufeff" + spaced[first], second: spaced[second] + "\x85", third: "\x1f"})
+        students[("spaces", variant)] = spaced
     return students
 
 
@@ -252,9 +258,60 @@ def test_the_page_grades_as_derive_grade_does(tmp_path, browser, template):
                 assert text.endswith(MISTAKES[mistake].feedback)
         if name == "odd":
             assert [v[0] for v in verdicts.values()][:3] == ["not a number", "missing", "wrong"]
+        if name == "spaces":
+            assert [v[0] for v in verdicts.values()][:3] == ["not a number", "right", "missing"]
     for page in pages.values():
         page.close()
     assert seen["follow-through"] >= 2 and seen["mistake"] >= 3, seen
+
+
+def _lenient(compiled, given: dict[str, float]) -> dict[str, float]:
+    """The program's values with `given`, each line computed even where an earlier one
+    cannot be (nan, inf): what a student who carries on past a log(0) would write."""
+    values = dict(compiled.constants)
+    overrides = {compiled.questions[q]: v for q, v in given.items()}
+    for step in compiled.steps:
+        if step.name in overrides:
+            values[step.name] = overrides[step.name]
+            continue
+        try:
+            value = float(step.function(*(values[n] for n in step.inputs)))
+        except (ArithmeticError, ValueError):
+            value = math.nan
+        values[step.name] = round(value, 3) if math.isfinite(value) else value
+    return {q: values[name] for q, name in compiled.questions.items()}
+
+
+def test_no_follow_through_from_a_value_the_derivation_cannot_use(tmp_path, browser):
+    """ŷ = 0 where the target is 1 makes the loss log(0): derive grade's recomputation fails,
+    so nothing follows from it; the page must not grant follow-through either, even to
+    gradients a student computes on from ŷ = 0."""
+    out = _exam(tmp_path, "students", count=2)
+    variants = json.loads((out / "variants.json").read_text())
+    answers = _rows(out / "answers.csv")
+    rows, pages = [], []
+    for variant, setting in variants.items():
+        solution = derive.solve(setting["spec"], digits=setting["digits"])
+        target = setting["spec"]["data"][0]["y"][0]
+        asked = [a["question"] for a in answers if a["variant"] == variant]
+        compiled = program(solution, dict.fromkeys(asked, 0.0))
+        given = {"a2[0]": 1.0 - target}
+        own = _lenient(compiled, given)
+        values = {q: (str(given[q]) if q in given else "5" if not math.isfinite(own[q]) else f"{own[q]:g}") for q in asked}
+        rows += [[variant, variant, q, v] for q, v in values.items()]
+        pages.append((variant, values))
+    responses = tmp_path / "responses.csv"
+    with responses.open("w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows([["student", "variant", "question", "value"], *rows])
+    assert main(["grade", str(out / "answers.csv"), str(responses), "--output", str(tmp_path / "grades.csv")]) == 0
+    details = {(d["student"], d["question"]): d for d in _rows(tmp_path / "grades-details.csv")}
+    assert not any(d["problem"] == "follow-through" for d in details.values())
+    for variant, values in pages:
+        verdicts = _page_verdicts(browser, out / variant / "selfcheck.html", values)
+        for question, (status, mistake, text) in verdicts.items():
+            detail = details.get((variant, question))
+            assert (status, mistake) == (("right", "") if detail is None else (detail["problem"], detail["mistake"])), (question, text)
+            assert "your own answer to ." not in text
 
 
 def test_a_right_answer_a_follow_through_and_a_mistake_read_in_the_page(tmp_path, browser):
@@ -299,6 +356,10 @@ def test_the_page_is_self_contained_and_opens_its_steps_after_trying(tmp_path, b
     assert [steps.nth(k).locator("summary").text_content() for k in range(3)] == ["Network", "Data", "Forward pass"]
     steps.nth(2).locator("summary").click()
     assert steps.nth(2).get_attribute("open") is None  # locked before trying
+    inner = page.evaluate("document.querySelector('#worked details section[id]').id")  # a heading inside a step
+    page.goto(path.as_uri() + "#" + inner)
+    assert page.locator("details.derive-step[open]").count() == 0  # a link into a step does not open it either
+    steps = page.locator("details.derive-step")
     page.click("#derive-check")
     assert page.locator("#verdict-1").get_attribute("data-status") == "missing"
     steps.nth(2).locator("summary").click()

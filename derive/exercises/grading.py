@@ -423,6 +423,8 @@ def _follow_through(variant: dict | None, own: dict[str, float], questions: dict
         if abs(value - right[question]) <= 1e-12 * max(1.0, abs(value)) or not within(given, value, tolerance):
             continue  # the student's other answers do not change this one, or the answer is not theirs either
         sources = sources_of(lambda one: recompute(one, exact), right_exact, others, question)
+        if not sources:
+            continue  # no earlier answer alone changes it: not wrong because of one
         reason = None
         if abs(value) <= tolerance < abs(right[question]):
             reason = "your earlier answers make this 0, which skips the work"

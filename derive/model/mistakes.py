@@ -122,7 +122,8 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "no_activation_derivative",
         "activation's derivative left out",
-        "The activation's derivative is missing from the chain rule: ∂a/∂z must multiply each unit's error.",
+        "The activation's derivative is missing from the chain rule: the derivative of each unit's "
+        "activation with respect to its pre-activation must multiply the unit's error.",
         Variation(local=Local.LEFT_OUT),
         lambda spec: any(layer.activation != "linear" for layer in spec.layers),
         shows_in=frozenset({"gradient"}),
@@ -130,7 +131,7 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "activation_derivative_twice",
         "activation's derivative applied twice",
-        "The activation's derivative appears twice in your chain rule: ∂a/∂z is one factor, taken once per unit.",
+        "The activation's derivative appears twice in your chain rule: it is one factor, taken once per unit.",
         Variation(local=Local.TWICE),
         lambda spec: any(layer.activation not in ("linear", "relu") for layer in spec.layers),
         shows_in=frozenset({"gradient"}),
@@ -138,8 +139,8 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "derivative_at_activation",
         "derivative at the activation",
-        "You evaluated the activation's derivative at its output a instead of at the pre-activation z: "
-        "f′(z) is the slope where the unit's input z lies (for the sigmoid, σ′(z) = a(1 − a), not σ′(a)).",
+        "You evaluated the activation's derivative at the unit's output instead of at its pre-activation "
+        "(its weighted input): for the sigmoid that derivative is output × (1 − output), not the sigmoid's derivative taken at the output.",
         Variation(local=Local.AT_OUTPUT),
         lambda spec: any(layer.activation in ("sigmoid", "tanh") for layer in spec.layers),
         shows_in=frozenset({"gradient"}),
@@ -147,7 +148,8 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "relu_kink_one",
         "ReLU′(0) = 1",
-        "At z = 0 the ReLU has no derivative; the convention (and most libraries) takes 0 there, not 1.",
+        "At a pre-activation of exactly 0 the ReLU has no derivative; the convention (and most libraries) "
+        "takes 0 there, not 1.",
         Variation(local=Local.KINK_ONE),
         _has("relu"),
         shows_in=frozenset({"gradient"}),
@@ -155,22 +157,23 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "update_sign",
         "update in the wrong direction",
-        "The update moves the parameter along its gradient instead of against it: θ* = θ − η ∂E/∂θ.",
+        "The update moves the parameter along its gradient instead of against it: the step is subtracted.",
         Variation(rate=Rate.NEGATED),
         shows_in=frozenset({"update"}),
     ),
     Mistake(
         "error_sign",
         "y − ŷ for ŷ − y",
-        "The sign of the error is reversed: the derivative of the loss with respect to the prediction has ŷ − y, "
-        "not y − ŷ.",
+        "The sign of the error is reversed: the derivative of the loss with respect to the network's output "
+        "is output − target, not target − output.",
         Variation(error_sign=-1),
         shows_in=frozenset({"gradient"}),
     ),
     Mistake(
         "half_forgotten",
         "the ½ forgotten",
-        "The loss is ½ Σ (y − ŷ)²: its derivative is ŷ − y, without the factor 2 (the ½ cancels it).",
+        "The squared-error loss has a factor ½: its derivative is output − target, without the factor 2 (the "
+        "½ cancels it).",
         Variation(loss_scale=2.0),
         lambda spec: spec.loss == "half_sse",
         shows_in=frozenset({"gradient"}),
@@ -194,7 +197,7 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "transposed_indices",
         "weight indices swapped",
-        "The indices of the weight are swapped: ∂E/∂w_ij = δ_i a_j, the error of the unit the weight leads to "
+        "The indices of the weight are swapped: a weight's gradient is the error of the unit it leads to "
         "times the value it comes from.",
         Variation(transposed=True),
         _square_layer,
@@ -203,7 +206,8 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "softmax_diagonal",
         "softmax Jacobian's diagonal only",
-        "A softmax couples its outputs: ∂E/∂z_i sums ∂E/∂a_k · ∂a_k/∂z_i over every output k, not only k = i.",
+        "A softmax couples its outputs: the error of each of its pre-activations sums over every output of "
+        "the softmax, not only its own.",
         Variation(diagonal=True),
         _softmax_without_shortcut,
         shows_in=frozenset({"gradient"}),
@@ -211,14 +215,14 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "rate_not_applied",
         "learning rate left out",
-        "The update multiplies the gradient by the learning rate η before subtracting it.",
+        "The learning rate is missing from your update: the step is multiplied by it.",
         Variation(rate=Rate.NOT_APPLIED),
         shows_in=frozenset({"update"}),
     ),
     Mistake(
         "rate_twice",
         "learning rate applied twice",
-        "The learning rate is applied once: θ* = θ − η ∂E/∂θ.",
+        "The learning rate is applied once in the update; yours applies it twice.",
         Variation(rate=Rate.TWICE),
         shows_in=frozenset({"update"}),
     ),

@@ -50,9 +50,10 @@ class Program:
     questions: dict[str, str]  # question id (as in the answer key) → the step that computes it
     digits: int | None  # None: values are not rounded (exact mode)
 
-    def run(self, given: Mapping[str, float] | None = None) -> dict[str, float]:
+    def run(self, given: Mapping[str, float] | None = None) -> dict[str, float] | None:
         """Question id → value, with the `given` values (by question id) in place of
-        the right ones and every step after them computed from them."""
+        the right ones and every step after them computed from them; None when a step
+        cannot be computed (the log of 0, an overflow), as the engine refuses then."""
         overrides = {self.questions[q]: v for q, v in (given or {}).items() if q in self.questions}
         values = dict(self.constants)
         decimals = exact if self.digits is None else carried(self.digits)
@@ -61,8 +62,13 @@ class Program:
             if step.name in overrides:
                 values[step.name] = overrides[step.name]
                 continue
-            value = float(step.function(*(values[n] for n in step.inputs)))
-            values[step.name] = (states if step.significant else decimals)(value) if math.isfinite(value) else value
+            try:
+                value = float(step.function(*(values[n] for n in step.inputs)))
+            except (ArithmeticError, ValueError):
+                return None
+            if not math.isfinite(value):
+                return None
+            values[step.name] = (states if step.significant else decimals)(value)
         return {q: values[name] for q, name in self.questions.items()}
 
 
