@@ -197,14 +197,26 @@ def _write(path, header, rows):
         writer.writerows(rows)
 
 
-@pytest.mark.parametrize("template", ["esuli", "students", "adam"])
+RANDOM_SHAPES = [  # drawn networks of other shapes, activations and losses
+    ["--shape", "2,3,2", "--activations", "tanh,softmax", "--loss", "cross_entropy"],
+    ["--shape", "3,2,2,1", "--activations", "leaky_relu,sigmoid,sigmoid", "--loss", "bce"],
+    ["--shape", "2,2,2", "--activations", "relu,linear", "--loss", "mse"],
+    ["--shape", "2,2,1", "--activations", "sigmoid,sigmoid", "--loss", "half_sse"],
+]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [["esuli"], ["students"], ["adam"], ["circuit", "--ask", "q1,q4,q6,f,grad:w0,grad:x0,grad:x1,grad:w2"], *RANDOM_SHAPES],
+    ids=lambda args: " ".join(args)[:40],
+)
 def test_simulated_students_are_told_their_mistake(tmp_path, template):
     """For each variant and each mistake it lists, a student who makes that mistake (and is
     right wherever the mistake changes nothing): every answer the mistake changes is either
     named, by that mistake or one that gives the same value, or earns follow-through because
     it follows from an earlier answer the mistake changed; none is unexplained."""
     out = tmp_path / "exam"
-    assert main(["exercise", template, "--count", "3", "--seed", "5", "--format", "json", "--output", str(out)]) == 0
+    assert main(["exercise", *template, "--count", "3", "--seed", "5", "--format", "json", "--output", str(out)]) == 0
     answers = list(csv.DictReader((out / "answers.csv").open()))
     mistakes = list(csv.DictReader((out / "mistakes.csv").open()))
     assert mistakes, "the variants list their mistakes"
