@@ -11,17 +11,17 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-from .solution.derivation import MAX_DIGITS, solve
 from .errors import DeriveError, UsageError, one_line, plain
 from .limits import DEFAULT_LIMITS, Limits
 from .spec.examples import DESCRIPTIONS
 from .files import Terminated, install_signal_handlers, safe_stem, write_all
-from .views.notation import NOTATION_NAMES
-from .views.printing import DEFAULT_DIGITS
-from .views.document import DETAILS, FORMATS, Options, check_view, compile_latex_sources, render_files
-from .exercises.sheets import EXERCISE_FORMATS, QTI_LAYOUTS
-from .spec.schema import Rounding, load_spec
+from .spec.vocabulary import (
+    DEFAULT_DIGITS, DETAILS, EXERCISE_FORMATS, MAX_DIGITS, NOTATION_NAMES, QTI_LAYOUTS, ROUNDING_NAMES, SOLUTION_FORMATS,
+)
 from .version import __version__
+
+# The commands import what they use when they run: `derive --version`, `derive examples`
+# and `derive grade` (without follow-through) start without SymPy, Jinja2 or LaTeX.
 
 DEFAULT_FORMATS = ("md", "tex", "json")
 MAX_SEED = 0xFFFF  # as derive.exercise.MAX_SEED: a variant id holds the seed in four hex digits
@@ -76,7 +76,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         stray = re.match(r"unrecognized arguments: (.*)", message)
-        if stray and all(name in FORMATS or name in EXERCISE_FORMATS for name in stray.group(1).split()):
+        if stray and all(name in SOLUTION_FORMATS or name in EXERCISE_FORMATS for name in stray.group(1).split()):
             message += " (separate several formats with commas: --format pdf,md)"
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
@@ -111,9 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     solve_cmd.add_argument("specs", nargs="+", metavar="SPEC", help="spec file or built-in example name")
     solve_cmd.add_argument(
         "--format",
-        type=_format_list(tuple(FORMATS)),
+        type=_format_list(SOLUTION_FORMATS),
         default=DEFAULT_FORMATS,
-        help=f"comma-separated output formats: {', '.join(FORMATS)} (default: {','.join(DEFAULT_FORMATS)})",
+        help=f"comma-separated output formats: {', '.join(SOLUTION_FORMATS)} (default: {','.join(DEFAULT_FORMATS)})",
     )
     solve_cmd.add_argument(
         "--output",
@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     solve_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols as in a course (default: the spec's, else layered)")
     solve_cmd.add_argument(
-        "--rounding", choices=[r.value for r in Rounding],
+        "--rounding", choices=ROUNDING_NAMES,
         help="carry: every shown value rounded and used as shown, so each line checks out on a calculator; "
         "exact: full precision, rounded only for display (default: the spec's, else carry)",
     )
@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
     exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
     exercise_cmd.add_argument("--digits", type=_whole(0, MAX_DIGITS), default=DEFAULT_DIGITS, help=f"decimals of answers (default {DEFAULT_DIGITS})")
-    exercise_cmd.add_argument("--rounding", choices=[r.value for r in Rounding], help="how the key is computed: exact or carry (default: the spec's, else exact)")
+    exercise_cmd.add_argument("--rounding", choices=ROUNDING_NAMES, help="how the key is computed: exact or carry (default: the spec's, else exact)")
     exercise_cmd.add_argument("--notation", choices=NOTATION_NAMES, help="symbols of the sheets and solutions")
     exercise_cmd.add_argument(
         "--qti-layout", choices=QTI_LAYOUTS, default=QTI_LAYOUTS[0],
@@ -236,6 +236,10 @@ def _root(output: str | None, destinations: Sequence[tuple[Path | None, str, str
 
 
 def _solve(args: argparse.Namespace) -> int:
+    from .solution.derivation import solve
+    from .spec.schema import load_spec
+    from .views.document import Options, check_view, render_files
+
     limits = DEFAULT_LIMITS.raised(args.limit)
     jobs, destinations = [], []
     for source in args.specs:
@@ -254,7 +258,7 @@ def _solve(args: argparse.Namespace) -> int:
         return _failed(errors)
     if destinations[0][0] is None:
         (files,) = results
-        main = files.get(f"{destinations[0][1]}.{FORMATS[args.format[0]].extension}")
+        main = files.get(f"{destinations[0][1]}.{args.format[0]}")
         if main is not None:
             stream = sys.stdout.buffer if isinstance(main, bytes) else sys.stdout
             stream.write(main)
@@ -262,7 +266,7 @@ def _solve(args: argparse.Namespace) -> int:
         root = _root(args.output, destinations)
         planned, stale = [], []
         for files, (directory, stem, main_name), (_, formats, _) in zip(results, destinations, jobs):
-            main = f"{stem}.{FORMATS[formats[0]].extension}"
+            main = f"{stem}.{formats[0]}"
             folder = directory.relative_to(root)
             planned += [(folder / (main_name if name == main and main_name else name), content) for name, content in files.items()]
             if "md" in formats and f"{stem}.loss.svg" not in files:
@@ -301,8 +305,9 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
 
 
 def _exercise(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: `derive solve` starts faster without them.
     from .exercises.variants import exercise, parse_variant, shape_template, stress
+    from .spec.schema import load_spec
+    from .views.document import check_view, compile_latex_sources
     limits = DEFAULT_LIMITS.raised(args.limit)
     options = dict(
         low=args.low, high=args.high, decimals=args.decimals, ask=args.ask, digits=args.digits, rounding=args.rounding,
@@ -440,4 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     install_signal_handlers()  # SIGTERM and SIGHUP clean up as Ctrl-C does
-    sys.exit(main())
+    code = main()
+    # Tearing down SymPy's heap of objects takes longer than the work of a small command:
+    # the collector is told they are all permanent, and the interpreter ends as usual.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)

@@ -4,6 +4,9 @@ at the end of the run."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -12,6 +15,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("default", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
+
+# LaTeX's format files (derive/views/pdf.py) go to a folder of the run's, not the user's cache.
+os.environ.setdefault("DERIVE_CACHE_DIR", tempfile.mkdtemp(prefix="derive-test-cache-"))
 
 CALCULATOR_TALLY = {"documents": 0, "lines": 0}
 

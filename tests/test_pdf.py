@@ -13,6 +13,7 @@ import pytest
 
 import derive
 from derive.cli import main
+from derive.views import pdf as pdf_module
 from derive.views.pdf import LatexFailed, compile_pdf
 from tests.test_render import INJECTION, compile_latex, pdf_text, tool
 
@@ -167,3 +168,64 @@ def test_pdf_to_a_named_file(tmp_path):
     # the elbasheer neuron by hand: z = 2 · 9 + 3 = 21, E = (1 − 21)² = 400, ∂E/∂w = 2 (21 − 1) · 9 = 360
     text = pdf_text(target)
     assert "Backpropagation" in text and {"21", "400", "360", "-1.6", "-11.8"} <= numbers_in(target)
+
+
+# -- the format cache ---------------------------------------------------------------------------
+
+SMALL = "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\nThe number $0.731$.\n\\end{document}\n"
+
+
+def _text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "x.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_preamble_is_compiled_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    first = compile_pdf(SMALL, "small")
+    formats = list((tmp_path / "cache" / "latex").glob("derive-*.fmt"))
+    assert len(formats) == 1
+    made = formats[0].stat().st_mtime_ns
+    second = compile_pdf(SMALL.replace("0.731", "0.732"), "small")
+    assert list((tmp_path / "cache" / "latex").glob("*")) == formats and formats[0].stat().st_mtime_ns == made
+    assert "0.731" in _text(first, tmp_path) and "0.732" in _text(second, tmp_path)
+    # the same PDF text as without the cache
+    monkeypatch.setenv("DERIVE_CACHE_DIR", "")
+    assert _text(compile_pdf(SMALL, "small"), tmp_path) == _text(first, tmp_path)
+
+
+def test_another_preamble_or_tex_version_gets_its_own_format(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    one = pdf_module.format_file("\\documentclass{article}\n")
+    other = pdf_module.format_file("\\documentclass{article}\n\\usepackage{amssymb}\n")
+    assert one is not None and other is not None and one != other
+    monkeypatch.setattr(pdf_module, "_tex_version", lambda: "pdfTeX 3.14159265-2.6-1.40.99 (a newer TeX)")
+    newer = pdf_module.format_file("\\documentclass{article}\n")
+    assert newer not in (one, other) and newer.is_file()
+
+
+def test_a_broken_format_is_replaced_and_the_document_still_compiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    compile_pdf(SMALL, "small")
+    (fmt,) = (tmp_path / "cache" / "latex").glob("derive-*.fmt")
+    fmt.write_bytes(b"not a format file")
+    assert "0.731" in _text(compile_pdf(SMALL, "small"), tmp_path)  # the plain path
+    assert not fmt.exists()  # removed: made again next time
+    compile_pdf(SMALL, "small")
+    assert fmt.is_file() and fmt.stat().st_size > 1000
+
+
+def test_an_unwritable_cache_falls_back_to_the_plain_path(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(blocker / "cache"))
+    assert pdf_module.format_file("\\documentclass{article}\n") is None
+    assert "0.731" in _text(compile_pdf(SMALL, "small"), tmp_path)
+
+
+def test_a_latex_error_with_the_format_names_the_line_of_the_whole_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(LatexFailed, match="line 5: Undefined control sequence"):
+        compile_pdf(SMALL.replace("\\end{document}", "\\undefinedmacro\n\\end{document}"), "broken")
+    assert list((tmp_path / "cache" / "latex").glob("derive-*.fmt"))  # the format path was the one taken

@@ -12,11 +12,13 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import DeriveError, UsageError
 from ..model.mistakes import MISTAKES
-from .variants import Exercise
+
+if TYPE_CHECKING:
+    from .variants import Exercise
 
 ANSWER_FIELDS = ("variant", "question", "value", "tolerance", "points")
 MISTAKE_FIELDS = ("variant", "question", "mistake", "value", "feedback")

@@ -13,14 +13,13 @@ import re
 from typing import Sequence
 
 from ..errors import UsageError
+from ..spec.vocabulary import EXERCISE_FORMATS, QTI_LAYOUTS
 from .variants import Exercise
 from .selfcheck import selfcheck_page
 from .exports import answers_csv, answers_json, cloze_answers, mistakes_csv, moodle_xml, plain_title, qti_zip, variants_json
 from ..views.printing import DEFAULT_DIGITS, latex_text, markdown_text
 from ..views.document import Content, LatexSource, Options, environment, latex_view, markdown_view, printer_for, render_template
 
-EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "html", "moodle", "qti")
-QTI_LAYOUTS = ("group", "variants")
 
 
 def exercise_files(

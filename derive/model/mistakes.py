@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..spec.schema import Batch, Spec
+from ..spec.vocabulary import Batch
+
+if TYPE_CHECKING:
+    from ..spec.schema import Spec
 
 
 class Local(Enum):

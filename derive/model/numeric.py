@@ -24,6 +24,7 @@ from .mistakes import RIGHT, Local, Rate, Variation
 from .quantities import Kind, quantity_of
 from ..spec.optimizers import COUNT, DECAY, GRADIENT, RATE, RULES, THETA, decoupled, hyper, previous, state
 from ..spec.schema import Batch, DecayMode, Update
+from ..spec.vocabulary import DEFAULT_DIGITS
 
 
 def _saturating_exp(value: float) -> float:
@@ -235,8 +236,6 @@ class Run:
 
 Keep = Callable[[float], float]
 
-# The decimals a document shows (and carries) unless asked otherwise.
-DEFAULT_DIGITS = 3
 
 _DIVERGES = "the run diverges?"
 

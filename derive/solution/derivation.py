@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from ..errors import UsageError
+from ..spec.vocabulary import MAX_DIGITS
 from .figures import loss_curve, network_diagram
 from .graph import GraphSolution, solve_graph
 from .updates import DECAY_SYMBOL, constants, gradient_of, rule_view, substituted, update_of, weight_decay
@@ -97,7 +98,6 @@ class Runs:
         return self.shown.updates
 
 
-MAX_DIGITS = 12
 
 
 def check_digits(digits) -> None:

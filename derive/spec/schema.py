@@ -31,12 +31,7 @@ from ..limits import (
 )
 from .expression import Expression, NamedNode, parse_expression, parse_nodes, variables
 from .optimizers import OPTIMIZER_NAMES, RULES, WEIGHT_DECAY
-from .vocabulary import ACTIVATION_NAMES, LOSS_NAMES, NOTATION_NAMES, OVERRIDABLE, notation_problem, symbol_problem
-
-
-class Batch(Enum):
-    MEAN = "mean"
-    SUM = "sum"
+from .vocabulary import ACTIVATION_NAMES, LOSS_NAMES, NOTATION_NAMES, OVERRIDABLE, Batch, notation_problem, symbol_problem
 
 
 class Update(Enum):

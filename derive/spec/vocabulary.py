@@ -5,7 +5,22 @@ means; the spec only needs the names, so it does not depend on them."""
 from __future__ import annotations
 
 import re
+from enum import Enum
 from typing import Sequence
+
+# The words of the command line: formats, detail levels, layouts, rounding, digits.
+SOLUTION_FORMATS = ("md", "tex", "json", "pdf")
+EXERCISE_FORMATS = ("md", "tex", "json", "pdf", "html", "moodle", "qti")
+QTI_LAYOUTS = ("group", "variants")
+DETAILS = ("handout", "compact", "full", "answers")
+ROUNDING_NAMES = ("exact", "carry")
+DEFAULT_DIGITS = 3  # the decimals a document shows (and carries) unless asked otherwise
+MAX_DIGITS = 12
+
+
+class Batch(Enum):
+    MEAN = "mean"
+    SUM = "sum"
 
 ACTIVATION_NAMES = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
 LOSS_NAMES = ("half_sse", "sse", "mse", "bce", "cross_entropy")

@@ -28,6 +28,7 @@ from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
 from ..solution.record import Equation, Form, Solution
 from ..spec.schema import Rounding, Text
+from ..spec.vocabulary import DETAILS, SOLUTION_FORMATS
 from .svg import loss_svg, network_svg
 from ..version import __version__
 
@@ -53,7 +54,6 @@ Content = str | bytes | LatexSource
 # handout (the default: the first sample worked in full, the rest in tables, general forms
 # stated once), compact (the same equations without the sentences), full (every sample and
 # every factor written out), answers (the values alone).
-DETAILS = ("handout", "compact", "full", "answers")
 
 
 @dataclass(frozen=True)
@@ -276,6 +276,7 @@ FORMATS = {
         Format("pdf", "pdf", _pdf),
     )
 }
+assert tuple(FORMATS) == SOLUTION_FORMATS
 
 
 def compile_latex_sources(results: list[dict[str, Content]]) -> list[DeriveError]:

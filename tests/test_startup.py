@@ -1,0 +1,51 @@
+"""The light commands start without the heavy machinery: `import derive`, `derive --version`,
+`derive examples` and `derive grade` (without follow-through) import neither SymPy nor
+Jinja2 nor PyYAML; the rest of the API loads on first use, with the records' views."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("sympy", "jinja2", "yaml", "derive.exercises.variants", "derive.views.document")
+
+
+def _loaded(code: str, cwd) -> list[str]:
+    probe = f"{code}\nimport sys\nprint('loaded:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, check=True)
+    line = done.stdout.splitlines()[-1]
+    assert line.startswith("loaded:"), done.stdout
+    return [m for m in line.removeprefix("loaded:").split(",") if m]
+
+
+@pytest.mark.parametrize("command", [["--version"], ["examples"]])
+def test_light_commands_do_not_import_sympy(tmp_path, command):
+    code = f"from derive.cli import main\ntry:\n    main({command!r})\nexcept SystemExit:\n    pass"
+    assert _loaded(code, tmp_path) == []
+
+
+def test_grading_without_follow_through_does_not_import_sympy(tmp_path):
+    (tmp_path / "key.csv").write_text("variant,question,value,tolerance\nV1,loss,0.5,0.001\nV1,a2[0],0.3,0.001\n")
+    (tmp_path / "responses.csv").write_text("student,variant,question,value\nada,V1,loss,0.5\nada,V1,a2[0],0.2\n")
+    code = "from derive.cli import main\nassert main(['grade', 'key.csv', 'responses.csv', '--output', 'grades.csv']) == 0"
+    assert _loaded(code, tmp_path) == []
+    assert (tmp_path / "grades-details.csv").read_text().count("\n") == 2
+
+
+def test_import_derive_is_light_and_the_api_loads_on_first_use(tmp_path):
+    assert _loaded("import derive\nassert derive.examples()['esuli']\nassert issubclass(derive.SpecError, derive.DeriveError)", tmp_path) == []
+    code = (
+        "import derive\nsolution = derive.solve('elbasheer')\n"
+        "assert solution._repr_markdown_().startswith('# ')\n"
+        "assert 'solve' in dir(derive) and derive.exercise and derive.Exercise.sheet"
+    )
+    assert _loaded(code, tmp_path) == ["sympy", "jinja2", "yaml", "derive.exercises.variants", "derive.views.document"]
+
+
+def test_an_unknown_attribute_is_an_attribute_error():
+    import derive
+
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        derive.nonsense  # noqa: B018
