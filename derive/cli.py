@@ -131,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     solve_cmd.add_argument("--no-shortcut", action="store_true", help="show ∂E/∂ŷ·∂ŷ/∂z instead of ŷ − y for sigmoid+bce and softmax+cross-entropy")
     solve_cmd.add_argument(
+        "--indent", type=_whole(0, 8), default=None,
+        help="indentation of the JSON key (default: 2, or compact on one line for more than 100 updates)",
+    )
+    solve_cmd.add_argument(
         "--detail", choices=DETAILS, default="handout",
         help="handout (default: the first sample in full, the rest in tables), compact (the same without sentences), "
         "full (every sample and factor), or answers (the values alone)",
@@ -247,7 +251,7 @@ def _solve(args: argparse.Namespace) -> int:
         directory, stem, main_name = _destination(spec.name, args.format, args.output, len(args.specs))
         options = Options(
             digits=args.digits, stem=stem, inline_images=directory is None, notation=args.notation, detail=args.detail,
-            template_dir=args.template_dir,
+            template_dir=args.template_dir, indent=args.indent,
         )
         solution = solve(spec, rounding=args.rounding, digits=args.digits, shortcut=not args.no_shortcut)
         check_view(args.notation, args.detail, solution)

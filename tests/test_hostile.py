@@ -260,7 +260,7 @@ def test_an_internal_error_is_one_line_and_exit_1(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr("derive.cli.solve", broken)
+    monkeypatch.setattr("derive.solution.derivation.solve", broken)  # the CLI imports it when it runs
     code, _, err = cli(capsys, "solve", "esuli", "--format", "md", "--output", "-")
     assert code == 1 and err.startswith("derive: internal error (KeyError") and err.count("\n") == 1
 

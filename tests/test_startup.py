@@ -49,3 +49,23 @@ def test_an_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         derive.nonsense  # noqa: B018
+
+
+def test_a_long_runs_key_is_compact_unless_an_indentation_is_asked_for(tmp_path):
+    import json
+
+    from derive.cli import main
+
+    spec = {
+        "inputs": 1, "layers": [{"units": 1, "activation": "sigmoid", "weights": [[0.5]], "bias": [0.1]}],
+        "loss": "half_sse", "learning_rate": 0.5, "steps": 150, "data": [{"x": [1.0], "y": [0.2]}],
+    }
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(spec))
+    assert main(["solve", str(path), "--format", "json", "--output", str(tmp_path / "a")]) == 0
+    assert main(["solve", str(path), "--format", "json", "--output", str(tmp_path / "b"), "--indent", "2"]) == 0
+    compact, indented = (tmp_path / "a" / "long.json").read_text(), (tmp_path / "b" / "long.json").read_text()
+    assert compact.count("\n") == 1 and ", " not in compact and indented.count("\n") > 1000
+    assert json.loads(compact) == json.loads(indented) and len(json.loads(compact)["steps"]) == 150
+    assert main(["solve", "esuli", "--format", "json", "--output", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "esuli.json").read_text().startswith('{\n  "format"')  # a short run: indented as before

@@ -64,6 +64,7 @@ class Options:
     notation: str | None = None  # a preset; None: the spec's, else layered
     detail: str = "handout"  # one of DETAILS
     template_dir: str | None = None  # templates here override the built-in ones by name
+    indent: int | None = None  # of the JSON key; None: 2, or compact for a long run (COMPACT_UPDATES)
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,19 @@ def _pdf(solution: Solution, options: Options) -> dict[str, Content]:
     return {f"{options.stem}.pdf": LatexSource(latex_view(solution, options)[f"{options.stem}.tex"], options.stem)}
 
 
+# A key of more updates than this is written compact (one line, by json's C encoder; an
+# indented one is written by its pure-Python encoder, seconds for 10,000 updates) unless
+# an indentation is asked for.
+COMPACT_UPDATES = 100
+
+
 def _json(solution: Solution, options: Options) -> dict[str, Content]:
-    return {f"{options.stem}.json": json.dumps(solution.to_dict(), indent=2, ensure_ascii=False) + "\n"}
+    key = solution.to_dict()
+    indent = options.indent
+    if indent is None:
+        indent = None if len(key.get("steps", ())) > COMPACT_UPDATES else 2
+    separators = (",", ":") if indent is None else None
+    return {f"{options.stem}.json": json.dumps(key, indent=indent, separators=separators, ensure_ascii=False) + "\n"}
 
 
 FORMATS = {
