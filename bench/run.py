@@ -79,9 +79,13 @@ def layer(rng: random.Random, units: int, fan_in: int, activation: str) -> dict:
 
 
 def network(rng: random.Random, widths: list[int], samples: int) -> dict:
-    """A tanh/softmax network of the given widths with `samples` samples, one update."""
+    """A tanh/softmax network of the given widths with `samples` samples, one update; the
+    weights scaled by 1/√fan-in, as an initialisation would, so that nothing saturates."""
     layers = [layer(rng, units, fan_in, "tanh") for fan_in, units in zip(widths, widths[1:-1])]
     layers.append(layer(rng, widths[-1], widths[-2], "softmax"))
+    for spec_layer in layers:
+        fan_in = len(spec_layer["weights"][0])
+        spec_layer["weights"] = [[round(w / math.sqrt(fan_in), 2) for w in row] for row in spec_layer["weights"]]
     data = []
     for _ in range(samples):
         y = [0] * widths[-1]

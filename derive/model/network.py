@@ -61,6 +61,16 @@ class NetworkLayer:
     def pre_activation(self, unit: int, rename: Mapping[sp.Symbol, sp.Symbol] | None = None) -> sp.Expr:
         """z_i = Σ_j w_ij a_j + b_i, kept in this order for display; `rename` swaps
         symbols (for the starred values after an update) without reordering."""
+        if not rename:
+            return self._pre_activations[unit]
+        return self._pre_activation(unit, rename)
+
+    @cached_property
+    def _pre_activations(self) -> tuple[sp.Expr, ...]:
+        """Each unit's z, built once: a wide layer's backward pass asks for it per weight."""
+        return tuple(self._pre_activation(unit, None) for unit in range(self.units))
+
+    def _pre_activation(self, unit: int, rename: Mapping[sp.Symbol, sp.Symbol] | None) -> sp.Expr:
         name = (lambda s: rename.get(s, s)) if rename else (lambda s: s)
         terms = [sp.Mul(name(w), name(a), evaluate=False) for w, a in zip(self.weights[unit], self.inputs)]
         if self.biases[unit] is not None:
@@ -74,10 +84,24 @@ class NetworkLayer:
         """∂z_unit/∂parameter: the input a weight multiplies, 1 for a bias."""
         if parameter == self.biases[unit]:
             return sp.S.One
-        return self.inputs[self.weights[unit].index(parameter)]
+        return self.inputs[self._sources[parameter]]
 
     def units_fed_by(self, parameter: sp.Symbol) -> tuple[int, ...]:
-        return tuple(i for i in range(self.units) if parameter in self.weights[i] or parameter == self.biases[i])
+        return self._fed.get(parameter, ())
+
+    @cached_property
+    def _sources(self) -> dict[sp.Symbol, int]:
+        """Each weight's input position (a lookup: a wide layer asks for it per unit and sample)."""
+        return {w: j for row in self.weights for j, w in enumerate(row)}
+
+    @cached_property
+    def _fed(self) -> dict[sp.Symbol, tuple[int, ...]]:
+        """The units each weight and bias feeds."""
+        fed: dict[sp.Symbol, list[int]] = {}
+        for i in range(self.units):
+            for parameter in dict.fromkeys((*self.weights[i], *((self.biases[i],) if self.biases[i] is not None else ()))):
+                fed.setdefault(parameter, []).append(i)
+        return {p: tuple(units) for p, units in fed.items()}
 
 
 class Network:
@@ -143,6 +167,11 @@ class Network:
     @cached_property
     def parameters(self) -> tuple[sp.Symbol, ...]:
         return tuple(p for layer in self.layers for p in layer.parameters)
+
+    @cached_property
+    def position(self) -> dict[sp.Symbol, int]:
+        """Each parameter's index in `parameters` (and in every vector of parameter values)."""
+        return {p: k for k, p in enumerate(self.parameters)}
 
     @cached_property
     def trainable(self) -> tuple[sp.Symbol, ...]:

@@ -110,10 +110,17 @@ class Partial:
 _QUANTITIES: dict[sp.Symbol, Quantity | Partial] = {}
 
 
+_SYMBOLS: dict[Quantity | Partial, sp.Symbol] = {}
+
+
 def symbol(quantity: Quantity | Partial) -> sp.Symbol:
+    sym = _SYMBOLS.get(quantity)
+    if sym is not None:
+        return sym
     sym = sp.Symbol(quantity._name)
     known = _QUANTITIES.setdefault(sym, quantity)
     assert known == quantity, f"two quantities named {sym}"
+    _SYMBOLS[quantity] = sym
     return sym
 
 

@@ -702,7 +702,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
         for parameter in network.trainable:
             terms = [partial(network.loss_symbol(n + 1), parameter) for n in samples]
             total = _combined(network, terms)
-            value = (first.data_gradient or first.gradient)[network.parameters.index(parameter)]  # ∂E/∂θ, before any decay
+            value = (first.data_gradient or first.gradient)[network.position[parameter]]  # ∂E/∂θ, before any decay
             gradient_values[partial(overall, parameter)] = value
             combined.append(equation(partial(overall, parameter), [Form(total), Form(total, gradient_values)], value))
             combined_brief.append(equation(partial(overall, parameter), [Form(total, gradient_values)], value))
@@ -712,12 +712,12 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
     update_values.update(zip(network.parameters, first.before))
     update_values[network.learning_rate] = spec.learning_rate
     descended = gradient_of(network)  # E, or J with coupled weight decay
-    update_values.update((partial(descended, p), first.gradient[network.parameters.index(p)]) for p in network.trainable)
+    update_values.update((partial(descended, p), first.gradient[network.position[p]]) for p in network.trainable)
     rule_record = None
     if spec.optimizer.name == "sgd" and not spec.weight_decay:
         updates, updates_brief = [], []
         for parameter in network.trainable:
-            position = network.parameters.index(parameter)
+            position = network.position[parameter]
             rule = update_of(network, parameter)  # θ − η ∂E/∂θ, from the update rules' table
             updates.append(equation(updated(parameter), [Form(rule), Form(rule, update_values)], first.after[position]))
             updates_brief.append(equation(updated(parameter), [Form(rule, update_values)], first.after[position]))

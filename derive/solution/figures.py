@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from string import ascii_letters
 from typing import Protocol, Sequence
@@ -150,11 +151,18 @@ class Diagram:
     def drawn(self, typeface: Typeface, symbols: Sequence[str], weights: Sequence[str], biases: Sequence[str | None]) -> Drawing:
         """The layout for texts as the writer sets them: each node's symbol, each edge's
         weight, each node's bias label (None: no bias), in the order of nodes and edges."""
-        return _Layout(self, typeface, symbols, weights, biases).best()
+        return _drawn(self, typeface, tuple(symbols), tuple(weights), tuple(biases))
 
     def drawn_in_latin_modern(self, symbols: Sequence[str], weights: Sequence[str], biases: Sequence[str | None]) -> Drawing:
         """The layout for the TikZ picture, whose texts are LaTeX."""
         return self.drawn(LATIN_MODERN, symbols, weights, biases)
+
+
+@lru_cache(maxsize=32)
+def _drawn(diagram: Diagram, typeface: Typeface, symbols: tuple[str, ...], weights: tuple[str, ...], biases: tuple[str | None, ...]) -> Drawing:
+    """`Diagram.drawn`, laid out once for the same texts: a variant's sheet and worked
+    solution show the same picture."""
+    return _Layout(diagram, typeface, symbols, weights, biases).best()
 
 
 def network_diagram(network: Network, values: Sequence[float]) -> Diagram:

@@ -63,7 +63,7 @@ def equation(lhs: sp.Basic, forms: list[Form], value: float | None = None) -> Eq
     for form in forms:
         if kept and kept[-1].expr == form.expr and (kept[-1].values is None) == (form.values is None):
             continue
-        if kept and kept[-1].values is None and form.values is not None and not (form.expr.free_symbols & set(form.values)):
+        if kept and kept[-1].values is None and form.values is not None and not any(s in form.values for s in form.expr.free_symbols):
             continue  # nothing to substitute: the numbers form would repeat the symbolic one
         if form.values is not None and form.expr.is_Symbol and value is not None:
             continue

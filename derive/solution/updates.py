@@ -117,7 +117,7 @@ def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbo
     numbers[COUNT_SYMBOL] = first.step
     numbers.update(constants(network))
     for parameter in network.trainable:
-        position = network.parameters.index(parameter)
+        position = network.position[parameter]
         for assignment in rule.assignments:
             numbers[state_of(parameter, assignment.name, after=assignment.kept)] = first.state[assignment.name][position]
             if assignment.kept:
@@ -138,7 +138,7 @@ def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbo
     for update in later[:MAX_STATE_TABLES]:
         rows = []
         for parameter in network.trainable:
-            position = network.parameters.index(parameter)
+            position = network.position[parameter]
             row = [update.gradient[position]] + [update.state[a.name][position] for a in rule.assignments] + [update.after[position]]
             rows.append(ValueRow(parameter, tuple(row)))
         samples = tuple(n + 1 for n in update.samples)

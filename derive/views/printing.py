@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 import unicodedata
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Mapping
@@ -320,10 +321,11 @@ class Printer:
         rows: list[tuple[str, bool]] = []
         for equation in equations:
             lhs, *forms = self._parts(equation)
-            current = None
+            current, current_width = None, 0.0
             for form in forms:
-                if current is not None and _width(current) + _width(form) + 1 <= DISPLAY_WIDTH:
+                if current is not None and current_width + _width(form) + 1 <= DISPLAY_WIDTH:
                     current += f" = {form}"
+                    current_width += _width(form) + _width(" = ")
                     continue
                 head, *rest = _wrap(form, DISPLAY_WIDTH)  # the form whole when it fits
                 if current is None:
@@ -334,6 +336,7 @@ class Printer:
                 for chunk in rest:
                     rows.append((current, False))
                     current = rf"&\qquad {chunk}"
+                current_width = _width(current)
             rows.append((current, True))
         return rows
 
@@ -394,14 +397,19 @@ def _wrap(tex: str, width: float) -> list[str]:
             start = match.start() + 1
     pieces.append(tex[start:])
     lines = [pieces[0]]
+    line_width = _width(pieces[0])  # kept as the line grows: measuring it again each time is quadratic
     for piece in pieces[1:]:
-        if _width(lines[-1]) + _width(piece) > width:
+        piece_width = _width(piece)
+        if line_width + piece_width > width:
             lines.append(piece)
+            line_width = piece_width
         else:
             lines[-1] += " " + piece
+            line_width += piece_width + _width(" ")
     return lines
 
 
+@lru_cache(maxsize=1 << 16)
 def _width(tex: str) -> float:
     """Roughly how many glyphs `tex` prints: a fraction is as wide as its wider part,
     a matrix or cases as its widest row (with room between its columns and for its
