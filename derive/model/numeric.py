@@ -511,6 +511,9 @@ class CompiledNetwork:
         return self.keep(total / len(values) if batch is Batch.MEAN else total)
 
     def combine_gradients(self, gradients: Sequence[Sequence[float]], when: str | None = None) -> tuple[float, ...]:
+        if len(gradients) == 1:
+            # one sample: its mean and sum are itself, already kept (and checked finite by the backward pass)
+            return tuple(gradients[0])
         return tuple(
             self.combine(column, when, lambda k=k: f"the samples' ∂E/∂{self.parameter_name(k)}") for k, column in enumerate(zip(*gradients))
         )
