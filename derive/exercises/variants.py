@@ -445,8 +445,8 @@ class _Draw:
 
 
 def mistaken_values(
-    numbers: Runs, mistake: Mistake, digits: int, every: bool = False,
-) -> tuple[dict[str, float], dict[str, float]] | None:
+    numbers: Runs, mistake: Mistake, digits: int, every: bool = False, full: bool = True,
+) -> tuple[dict[str, float], dict[str, float] | None] | None:
     """Question id → value for a student making `mistake`: as they would write it (carrying
     the shown values, or rounding as the mistake says) and at full precision; None when the
     numbers cannot be computed that way. `every`: every value of the run (`run_values`),
@@ -463,21 +463,37 @@ def mistaken_values(
             return (run_values(numbers.network, CompiledNetwork(numbers.network, keep, variation).run()),
                     run_values(numbers.network, CompiledNetwork(numbers.network, exact, variation).run()))
         shown = CompiledNetwork(numbers.network, keep, variation).first_update()
-        full = CompiledNetwork(numbers.network, exact, variation).first_update()
+        unrounded = CompiledNetwork(numbers.network, exact, variation).first_update() if full else None
     except DeriveError:
         return None
-    return update_values(numbers.network, shown), update_values(numbers.network, full)
+    return update_values(numbers.network, shown), None if unrounded is None else update_values(numbers.network, unrounded)
 
 
 def _mistakes(numbers: Runs, questions: Sequence[Question], answers: Mapping[str, Answer], digits: int):
     """The catalogued mistakes' values for each asked question of a network (see `_sort_mistakes`)."""
     return _sort_mistakes(
-        numbers.spec, lambda mistake: mistaken_values(numbers, mistake, digits),
+        numbers.spec, lambda mistake: _lazily(mistaken_values, numbers, mistake, digits),
         _run_values(numbers.network, numbers.exact), questions, answers, digits,
     )
 
 
-def graph_mistaken_values(solution: GraphSolution, mistake: Mistake, digits: int) -> tuple[dict[str, float], dict[str, float]] | None:
+def _lazily(values_of, numbers, mistake: Mistake, digits: int):
+    """A mistake's values as shown, and a function for them at full precision (None when
+    they cannot be computed); None when the shown ones cannot be."""
+    shown = values_of(numbers, mistake, digits, full=False)
+    if shown is None:
+        return None
+
+    def full():
+        values = values_of(numbers, mistake, digits)
+        return None if values is None else values[1]
+
+    return shown[0], full
+
+
+def graph_mistaken_values(
+    solution: GraphSolution, mistake: Mistake, digits: int, full: bool = True,
+) -> tuple[dict[str, float], dict[str, float] | None] | None:
     """Question id → value of a graph for a student making `mistake`, as they would write
     it and at full precision; None when the numbers cannot be computed that way."""
     variation = mistake.variation
@@ -488,7 +504,8 @@ def graph_mistaken_values(solution: GraphSolution, mistake: Mistake, digits: int
     elif isinstance(variation, Variation) and variation.truncate:
         keep = truncated(digits)
     try:
-        return _graph_values(circuit_of(solution.spec, keep, worked)), _graph_values(circuit_of(solution.spec, exact, worked))
+        shown = _graph_values(circuit_of(solution.spec, keep, worked))
+        return shown, _graph_values(circuit_of(solution.spec, exact, worked)) if full else None
     except DeriveError:
         return None
 
@@ -497,23 +514,31 @@ def _sort_mistakes(spec, values_under, exact_right: Mapping[str, float], questio
     """The catalogued mistakes' values for each asked question (those that change it beyond
     its tolerance), and the reasons to draw again: a mistake that changes a value but lands
     within its tolerance, or two mistakes that give one value, leave a wrong answer that
-    grading could not name. `values_under(mistake)`: its (shown, full) values, or None."""
+    grading could not name. `values_under(mistake)`: its values as shown and a function
+    giving them at full precision (called only where needed: it doubles the work), or None."""
     found: dict[str, dict[str, float]] = {q.id: {} for q in questions}
     reasons: list[Rejection] = []
     for mistake in applicable(spec):
         values = values_under(mistake)
         if values is None:
             continue
-        shown, full = values
+        shown, full_values = values
+        full: Mapping[str, float] | None = None
         for question in questions:
             answer = answers[question.id]
             value = _round(shown[question.id], digits)
             if abs(value - answer.value) > answer.tolerance:
                 found[question.id][mistake.name] = value
-            elif question.kind.value in mistake.shows_in and abs(full[question.id] - exact_right[question.id]) > answer.tolerance:
-                # the slip changes the answer beyond its tolerance, but carried as shown it lands
-                # within it (a slip that changes it less makes no difference in this variant)
-                reasons.append(Rejection.MISTAKE_LOOKS_RIGHT)
+            elif question.kind.value in mistake.shows_in:
+                full = full if full is not None else full_values()
+                if full is None:  # not computable at full precision: the mistake is left out, as when shown fails
+                    for entries in found.values():
+                        entries.pop(mistake.name, None)
+                    break
+                if abs(full[question.id] - exact_right[question.id]) > answer.tolerance:
+                    # the slip changes the answer beyond its tolerance, but carried as shown it lands
+                    # within it (a slip that changes it less makes no difference in this variant)
+                    reasons.append(Rejection.MISTAKE_LOOKS_RIGHT)
     for question in questions:
         made_here = [(name, value) for name, value in found[question.id].items() if question.kind.value in MISTAKES[name].shows_in]
         tolerance = answers[question.id].tolerance
@@ -641,7 +666,7 @@ def _graph_attempt(template: GraphSpec, seed: int, number: int, attempt: int, se
     if reasons:
         return _Draw(spec_dict, solution, questions, answers, reasons)
     mistakes, reasons = _sort_mistakes(
-        spec, lambda mistake: graph_mistaken_values(solution, mistake, settings.digits),
+        spec, lambda mistake: _lazily(graph_mistaken_values, solution, mistake, settings.digits),
         _graph_values(solution.exact), questions, answers, settings.digits,
     )
     return _Draw(spec_dict, solution, questions, answers, reasons, mistakes)
