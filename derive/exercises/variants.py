@@ -211,6 +211,21 @@ def draw(template: Spec, rng: random.Random, low: float, high: float, decimals: 
 
 def askable_questions(network: Network) -> dict[str, Question]:
     """Every question a variant can be asked, by id, in the order of the solution."""
+    spec = network.spec
+    shape = (
+        spec.inputs, tuple((l.units, l.bias is None, l.shared_bias, l.train_bias) for l in spec.layers),
+        gradient_of(network),
+    )
+    known = _ASKABLE.get(shape)
+    if known is None:
+        known = _ASKABLE[shape] = _askable_questions(network)  # the same for every draw of a template
+    return dict(known)
+
+
+_ASKABLE: dict[tuple, dict[str, Question]] = {}
+
+
+def _askable_questions(network: Network) -> dict[str, Question]:
     questions: dict[str, Question] = {}
     for layer in network.layers:
         for z, a in zip(layer.pre_activations, layer.outputs):
