@@ -24,6 +24,7 @@ from .version import __version__
 # and `derive grade` (without follow-through) start without SymPy, Jinja2 or LaTeX.
 
 DEFAULT_FORMATS = ("md", "tex", "json")
+PARALLEL_COUNT = 20  # from this many variants, draws are judged by a process per core unless --jobs says otherwise
 MAX_SEED = 0xFFFF  # as derive.exercise.MAX_SEED: a variant id holds the seed in four hex digits
 DEFAULT_OUTPUT = Path("outputs")
 
@@ -180,6 +181,10 @@ def _parser() -> argparse.ArgumentParser:
     exercise_cmd.add_argument("--output", metavar="DIR", help="output directory (default: exercises/<name>/)")
     exercise_cmd.add_argument("--variant", metavar="ID", help="regenerate one variant exactly, e.g. V07-3f9a")
     exercise_cmd.add_argument("--stress", type=_whole(1), metavar="N", help="draw N variants and report the rejections and spreads")
+    exercise_cmd.add_argument(
+        "--jobs", type=_whole(1, 64), metavar="N",
+        help=f"processes judging draws (default: every core, {os.cpu_count() or 1} here, from {PARALLEL_COUNT} variants; the files are the same for any N)",
+    )
     exercise_cmd.add_argument("--low", type=float, default=-1.0, help="smallest drawn number (default -1)")
     exercise_cmd.add_argument("--high", type=float, default=1.0, help="largest drawn number (default 1)")
     exercise_cmd.add_argument("--decimals", type=int, default=1, help="decimals of drawn numbers (default 1)")
@@ -337,11 +342,12 @@ def _exercise(args: argparse.Namespace) -> int:
         print(_stress_table(report))
         return 0
     with _progress(count, "variants") as update:
-        exercises = exercise(template, seed, count=count, only=only, progress=update, points=args.points, **options)
+        jobs = args.jobs or ((os.cpu_count() or 1) if count >= PARALLEL_COUNT else 1)
+        exercises = exercise(template, seed, count=count, only=only, progress=update, points=args.points, jobs=jobs, **options)
     check_view(args.notation, "full", exercises[0].derivation)
     from .exercises.sheets import exercise_files
 
-    files = exercise_files(exercises, args.format, args.digits, notation=args.notation, qti_layout=args.qti_layout)
+    files = exercise_files(exercises, args.format, args.digits, notation=args.notation, qti_layout=args.qti_layout, jobs=jobs)
     results = [files]
     errors = compile_latex_sources(results)
     if errors:

@@ -69,3 +69,23 @@ def test_a_long_runs_key_is_compact_unless_an_indentation_is_asked_for(tmp_path)
     assert json.loads(compact) == json.loads(indented) and len(json.loads(compact)["steps"]) == 150
     assert main(["solve", "esuli", "--format", "json", "--output", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "esuli.json").read_text().startswith('{\n  "format"')  # a short run: indented as before
+
+
+@pytest.mark.parametrize("template", ["esuli", "circuit"])
+def test_parallel_variants_are_byte_identical(tmp_path, template):
+    """--jobs changes who does the work, not the files: the draws are judged ahead by other
+    processes, the choice is made in order, and each variant's files are written apart."""
+    from derive.cli import main
+
+    def tree(folder):
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    outputs = []
+    for jobs in ("1", "2", "3"):
+        out = tmp_path / jobs
+        arguments = ["exercise", template, "--count", "25", "--seed", "11", "--format", "md,json,html,moodle", "--output", str(out)]
+        assert main([*arguments, "--jobs", jobs]) == 0
+        outputs.append(tree(out))
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 75
+    assert main(["exercise", template, "--variant", "V19-000b", "--format", "json", "--output", str(tmp_path / "one"), "--jobs", "2"]) == 0
+    assert tree(tmp_path / "one")["V19-000b/key.json"] == outputs[0]["V19-000b/key.json"]

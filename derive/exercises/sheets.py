@@ -24,7 +24,7 @@ from ..views.document import Content, LatexSource, Options, environment, latex_v
 
 def exercise_files(
     exercises: Sequence[Exercise], formats: Sequence[str], digits: int = DEFAULT_DIGITS, notation: str | None = None,
-    qti_layout: str = "group",
+    qti_layout: str = "group", jobs: int = 1,
 ) -> dict[str, Content]:
     """Every file of a set of exercise variants, by path relative to the output directory:
     per variant V…/sheet, V…/solution (md, tex), V…/selfcheck.html, V…/key.json; then sheets.pdf and
@@ -44,14 +44,8 @@ def exercise_files(
     if qti_layout not in QTI_LAYOUTS:
         raise UsageError(f"unknown QTI layout {qti_layout!r}; choose from {', '.join(QTI_LAYOUTS)}")
     files: dict[str, Content] = {}
-    for exercise in exercises:
-        folder = exercise.id
-        for stem, content in views(exercise, [f for f in formats if f in ("md", "tex")], digits, notation).items():
-            files[f"{folder}/{stem}"] = content
-        if "html" in formats:
-            files[f"{folder}/selfcheck.html"] = selfcheck_page(exercise, digits, notation)
-        if "json" in formats:
-            files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
+    for own in _each_variant(exercises, formats, digits, notation, jobs):
+        files.update(own)
     if "pdf" in formats:
         for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
             options = Options(digits=digits, notation=notation)
@@ -74,6 +68,42 @@ def exercise_files(
     files["mistakes.csv"] = mistakes_csv(exercises)
     files["variants.json"] = variants_json(exercises)
     return files
+
+
+def variant_files(exercise: Exercise, formats: Sequence[str], digits: int, notation: str | None) -> dict[str, Content]:
+    """The files of one variant, in its folder: the sheet and the worked solution (md, tex),
+    the self-check page and the JSON key."""
+    folder, files = exercise.id, {}
+    for stem, content in views(exercise, [f for f in formats if f in ("md", "tex")], digits, notation).items():
+        files[f"{folder}/{stem}"] = content
+    if "html" in formats:
+        files[f"{folder}/selfcheck.html"] = selfcheck_page(exercise, digits, notation)
+    if "json" in formats:
+        files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
+    return files
+
+
+# What the processes that write variants' files work on: set before they start (a fork inherits it).
+_WORK: dict[str, object] = {}
+
+
+def _variant_files(index: int) -> dict[str, Content]:
+    return variant_files(_WORK["exercises"][index], *_WORK["settings"])
+
+
+def _each_variant(exercises: Sequence[Exercise], formats: Sequence[str], digits: int, notation: str | None, jobs: int):
+    """Each variant's files, in order: written here, or by `jobs` processes (the same files)."""
+    if jobs <= 1 or len(exercises) < 2:
+        return [variant_files(e, formats, digits, notation) for e in exercises]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _WORK.update(exercises=exercises, settings=(formats, digits, notation))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_variant_files, range(len(exercises)), chunksize=max(1, len(exercises) // (4 * jobs))))
+    finally:
+        _WORK.clear()
 
 
 def qti_files(exercises: Sequence[Exercise], layout: str, digits: int, notation: str | None) -> dict[str, bytes]:

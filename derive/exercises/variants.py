@@ -714,12 +714,14 @@ def exercise(
     progress=None,
     limits: Limits = DEFAULT_LIMITS,
     points=None,
+    jobs: int = 1,
 ) -> list[Exercise]:
     """`count` variants of `spec` (a path, dict or Spec used as a template), drawn from
     `seed`. `only` (a variant number) returns just that variant, regenerated exactly.
     rounding: "exact" or "carry", how the key's values are computed (default: the spec's).
     `count` and `only` are at most `limits.variants`. points: what each question is worth
-    (see parse_points; default 1 each)."""
+    (see parse_points; default 1 each). `jobs`: processes that judge draws ahead of the
+    choice (the variants are the same for any number)."""
     template = load_spec(spec, limits=limits)
     worth = parse_points(points)
     if only is not None:
@@ -734,46 +736,125 @@ def exercise(
     accepted: list[Exercise] = []
     seen: set[str] = set()
     used: Counter[tuple] = Counter()
-    for number in range(1, last + 1):
-        tally: Counter[Rejection] = Counter()
-        chosen, looked = None, 0
-        for attempt in range(MAX_ATTEMPTS):
-            result = attempt_of(template, seed, number, attempt, settings)
-            fingerprint = _fingerprint(result.spec_dict)
-            reasons = result.reasons + ([Rejection.DUPLICATE] if fingerprint in seen else [])
-            if reasons:
-                tally.update(reasons)
-                continue
-            # Of the good draws, the first whose structure is used least so far: variants differ
-            # in which unit is dead and in the sign of the error where the template allows it.
-            shape = _structure(result)
-            if chosen is None or used[shape] < used[_structure(chosen)]:
-                chosen = result
-            looked += 1
-            if used[shape] == 0 or looked >= VARIETY_DRAWS:  # a structure no variant has yet, or enough looked at
-                break
-        if chosen is None:
-            common = ", ".join(f"{r.value} ({n})" for r, n in tally.most_common(3))
-            raise DeriveError(
-                f"{template.source}: variant {number}: no good numbers in {MAX_ATTEMPTS} draws ({common}); "
-                "widen --low/--high, show more --digits (3 or more), change the template or ask other questions"
-            )
-        result = chosen
-        seen.add(_fingerprint(result.spec_dict))
-        used[_structure(result)] += 1
-        if only is None or number == only:
-            graph = isinstance(result.numbers, GraphSolution)
-            solution = result.numbers if graph else solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
-            accepted.append(
-                Exercise(
-                    variant_id(number, seed), number, seed, solution.spec, solution, result.questions,
-                    {q.id: replace(result.answers[q.id], points=_points_of(q, worth)) for q in result.questions}, digits,
-                    result.mistakes,
-                )
-            )
-        if progress is not None:
-            progress(number)
+    with _Judges(attempt_of, template, seed, settings, jobs if last > 1 else 1, last) as judge:
+        for number in range(1, last + 1):
+            tally: Counter[Rejection] = Counter()
+            chosen, looked = None, 0
+            for attempt, (reasons, fingerprint, shape), result in judge.verdicts(number):
+                reasons = reasons + ([Rejection.DUPLICATE] if fingerprint in seen else [])
+                if reasons:
+                    tally.update(reasons)
+                    continue
+                # Of the good draws, the first whose structure is used least so far: variants differ
+                # in which unit is dead and in the sign of the error where the template allows it.
+                if chosen is None or used[shape] < used[chosen[1]]:
+                    chosen = (attempt, shape, fingerprint, result)
+                looked += 1
+                if used[shape] == 0 or looked >= VARIETY_DRAWS:  # a structure no variant has yet, or enough looked at
+                    break
+            accepted += _accept(template, seed, settings, attempt_of, number, chosen, tally, seen, used, only, worth, digits)
+            if progress is not None:
+                progress(number)
     return accepted
+
+
+def _accept(template, seed, settings, attempt_of, number, chosen, tally, seen, used, only, worth, digits) -> list[Exercise]:
+    """The chosen draw of variant `number` taken: its fingerprint and structure noted, and
+    its Exercise built (when it is asked for). `chosen`: (attempt, structure, fingerprint,
+    the draw when it was judged here, else None)."""
+    if chosen is None:
+        common = ", ".join(f"{r.value} ({n})" for r, n in tally.most_common(3))
+        raise DeriveError(
+            f"{template.source}: variant {number}: no good numbers in {MAX_ATTEMPTS} draws ({common}); "
+            "widen --low/--high, show more --digits (3 or more), change the template or ask other questions"
+        )
+    attempt, shape, fingerprint, result = chosen
+    seen.add(fingerprint)
+    used[shape] += 1
+    if only is not None and number != only:
+        return []
+    if result is None:  # judged by another process, which sends the verdict only: the draw again
+        result = attempt_of(template, seed, number, attempt, settings)
+    graph = isinstance(result.numbers, GraphSolution)
+    solution = result.numbers if graph else solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
+    return [
+        Exercise(
+            variant_id(number, seed), number, seed, solution.spec, solution, result.questions,
+            {q.id: replace(result.answers[q.id], points=_points_of(q, worth)) for q in result.questions}, digits,
+            result.mistakes,
+        )
+    ]
+
+
+def _verdict(result: "_Draw") -> tuple[list[Rejection], str, tuple | None]:
+    """What choosing among draws needs of one: its reasons to draw again, its fingerprint
+    and its structure (None for a rejected draw)."""
+    return result.reasons, _fingerprint(result.spec_dict), None if result.reasons else _structure(result)
+
+
+# The draws a worker process judges: set once per process by `_start_judge` (a fork inherits it).
+_JUDGE: dict[str, Any] = {}
+
+
+def _start_judge(attempt_of, template, seed, settings) -> None:
+    _JUDGE.update(attempt_of=attempt_of, template=template, seed=seed, settings=settings)
+
+
+def _judge(number: int) -> list[tuple[int, tuple]]:
+    """The verdicts on variant `number`'s draws, in order, up to the last the choice can
+    need: VARIETY_DRAWS good ones (one more is needed only when a good one turns out to
+    repeat an earlier variant, and is then judged by the chooser)."""
+    j = _JUDGE
+    verdicts, good = [], 0
+    for attempt in range(MAX_ATTEMPTS):
+        verdict = _verdict(j["attempt_of"](j["template"], j["seed"], number, attempt, j["settings"]))
+        verdicts.append((attempt, verdict))
+        good += not verdict[0]
+        if good >= VARIETY_DRAWS:
+            break
+    return verdicts
+
+
+class _Judges:
+    """The verdicts on each variant's draws in order: judged here one by one, or by `jobs`
+    processes, each judging a whole variant ahead of the choice (which is made here, in
+    order, and so is the same for any number of processes)."""
+
+    def __init__(self, attempt_of, template, seed: int, settings, jobs: int, last: int):
+        self.attempt_of, self.template, self.seed, self.settings, self.jobs = attempt_of, template, seed, settings, max(1, jobs)
+        self.last = last
+        self.pool = None
+        self.pending: dict[int, object] = {}
+
+    def __enter__(self):
+        if self.jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_judge, initargs=(self.attempt_of, self.template, self.seed, self.settings),
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def verdicts(self, number: int):
+        """(attempt, verdict, the draw if judged here) for attempts 0, 1, … of variant `number`."""
+        judged: list = []
+        if self.pool is not None:
+            # keep every process busy with the variants that follow
+            for ahead in range(number, min(self.last, number + 2 * self.jobs - 1) + 1):
+                if ahead not in self.pending:
+                    self.pending[ahead] = self.pool.submit(_judge, ahead)
+            judged = self.pending.pop(number).result()
+        for attempt, verdict in judged:
+            yield attempt, verdict, None
+        for attempt in range(len(judged), MAX_ATTEMPTS):
+            result = self.attempt_of(self.template, self.seed, number, attempt, self.settings)
+            yield attempt, _verdict(result), result
 
 
 def exercise_from_shape(
