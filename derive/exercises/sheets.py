@@ -44,12 +44,14 @@ def exercise_files(
     if qti_layout not in QTI_LAYOUTS:
         raise UsageError(f"unknown QTI layout {qti_layout!r}; choose from {', '.join(QTI_LAYOUTS)}")
     files: dict[str, Content] = {}
-    for own in _each_variant(exercises, formats, digits, notation, jobs):
+    collected: dict[str, list[str]] = {name: [] for name, _ in COLLECTIONS}
+    for own, parts in _each_variant(exercises, formats, digits, notation, jobs):
         files.update(own)
+        for name, text in parts.items():
+            collected[name].append(text)
     if "pdf" in formats:
-        for name, part in (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2")):
-            options = Options(digits=digits, notation=notation)
-            parts = [render_template(e.derivation, part, latex_text, options, exercise=e) for e in exercises]
+        for name, _ in COLLECTIONS:
+            parts = collected[name]
             curves = name == "solutions" and any(e.derivation.training is not None for e in exercises)
             text = environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
             files[f"{name}.pdf"] = LatexSource(re.sub(r"\n{3,}", "\n\n", text), name)
@@ -70,9 +72,15 @@ def exercise_files(
     return files
 
 
-def variant_files(exercise: Exercise, formats: Sequence[str], digits: int, notation: str | None) -> dict[str, Content]:
+# The printable collections of a set (with --format pdf): each variant's part, by its template.
+COLLECTIONS = (("sheets", "sheet.part.tex.j2"), ("solutions", "exercise-solution.part.tex.j2"))
+
+
+def variant_files(
+    exercise: Exercise, formats: Sequence[str], digits: int, notation: str | None,
+) -> tuple[dict[str, Content], dict[str, str]]:
     """The files of one variant, in its folder: the sheet and the worked solution (md, tex),
-    the self-check page and the JSON key."""
+    the self-check page and the JSON key; and with pdf, its part of each collection."""
     folder, files = exercise.id, {}
     for stem, content in views(exercise, [f for f in formats if f in ("md", "tex")], digits, notation).items():
         files[f"{folder}/{stem}"] = content
@@ -80,14 +88,18 @@ def variant_files(exercise: Exercise, formats: Sequence[str], digits: int, notat
         files[f"{folder}/selfcheck.html"] = selfcheck_page(exercise, digits, notation)
     if "json" in formats:
         files[f"{folder}/key.json"] = json.dumps(exercise.key(), indent=2, ensure_ascii=False) + "\n"
-    return files
+    parts = {}
+    if "pdf" in formats:
+        options = Options(digits=digits, notation=notation)
+        parts = {name: render_template(exercise.derivation, part, latex_text, options, exercise=exercise) for name, part in COLLECTIONS}
+    return files, parts
 
 
 # What the processes that write variants' files work on: set before they start (a fork inherits it).
 _WORK: dict[str, object] = {}
 
 
-def _variant_files(index: int) -> dict[str, Content]:
+def _variant_files(index: int) -> tuple[dict[str, Content], dict[str, str]]:
     return variant_files(_WORK["exercises"][index], *_WORK["settings"])
 
 
