@@ -111,7 +111,7 @@ def _compile(tex: str, name: str, cancelled: threading.Event | None) -> bytes:
     with tempfile.TemporaryDirectory(prefix="derive-latex-") as work:
         source = Path(work, "solution.tex")
         preamble, found, body = tex.partition(_BODY)
-        fmt = format_file(preamble) if found else None
+        fmt = format_file(preamble, cancelled) if found else None
         environment = {**os.environ, **_ENVIRONMENT}
         if fmt is not None:
             source.write_text(found + body, encoding="utf-8")
@@ -198,10 +198,11 @@ def _tex_version() -> str:
 _format_lock = threading.Lock()
 
 
-def format_file(preamble: str) -> Path | None:
+def format_file(preamble: str, cancelled: threading.Event | None = None) -> Path | None:
     """The format file with `preamble` compiled in, from the cache folder: built there
     first if missing (a format from another TeX version has another name). None when the
-    cache folder cannot be written or the format cannot be built: compile the plain way."""
+    cache folder cannot be written or the format cannot be built: compile the plain way.
+    The build runs as every LaTeX run does (its own process group, stopped with the batch)."""
     folder = cache_folder()
     if folder is None:
         return None
@@ -217,17 +218,14 @@ def format_file(preamble: str) -> Path | None:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as work:
                 Path(work, "preamble.tex").write_text(f"{preamble}\n\\dump\n", encoding="utf-8")
-                done = subprocess.run(
-                    ["pdflatex", "-ini", "-interaction=nonstopmode", "-halt-on-error", f"-jobname={fmt.stem}", "&pdflatex",
-                     "preamble.tex"],
-                    cwd=work, env={**os.environ, **_ENVIRONMENT}, stdin=subprocess.DEVNULL, capture_output=True,
-                    timeout=TIME_LIMIT, check=False,
-                )
+                command = ["pdflatex", "-ini", "-interaction=nonstopmode", "-halt-on-error", f"-jobname={fmt.stem}", "&pdflatex",
+                           "preamble.tex"]
+                _, code = _run(command, work, {**os.environ, **_ENVIRONMENT}, "the LaTeX format", cancelled, preamble)
                 built = Path(work, fmt.name)
-                if done.returncode != 0 or not built.is_file():
+                if code != 0 or not built.is_file():
                     return None
                 os.replace(built, fmt)  # whole or not at all: another process may be reading the folder
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError, LatexFailed):
             return None
     return fmt
 
