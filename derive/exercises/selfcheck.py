@@ -34,10 +34,11 @@ TEXTS = {
 }
 
 
-def page_data(exercise: Exercise) -> dict[str, Any]:
+def page_data(exercise: Exercise) -> tuple[dict[str, Any], str]:
     """What the page's script grades with: per question (in the key's order) its id, value,
-    tolerance, points and the catalogued mistakes' values; and the program that recomputes
-    the answers from a student's own (a network's or a graph's)."""
+    tolerance, points and the catalogued mistakes' values, and the program that recomputes
+    the answers from a student's own (a network's or a graph's); then that program's
+    steps as JavaScript functions."""
     questions = [
         {
             "id": q.id,
@@ -53,13 +54,13 @@ def page_data(exercise: Exercise) -> dict[str, Any]:
     ]
     names = {q.id: f"question {n}" for n, q in enumerate(exercise.questions, 1)}
     solution = exercise.derivation
-    compiled = program(solution, {q.id: 0.0 for q in exercise.questions}) if isinstance(solution, Solution) else graph_program(solution)
+    compiled = program(solution, [q.id for q in exercise.questions]) if isinstance(solution, Solution) else graph_program(solution)
     steps = [{"name": s.name, "inputs": list(s.inputs), "significant": s.significant} for s in compiled.steps]
-    return {
+    data = {
         "variant": exercise.id, "questions": questions, "names": names, "texts": TEXTS,
         "program": {"constants": compiled.constants, "steps": steps, "questions": compiled.questions, "digits": compiled.digits},
-        "functions": step_functions(compiled),
     }
+    return data, step_functions(compiled)
 
 
 def _script_safe(text: str) -> str:
@@ -72,8 +73,7 @@ def selfcheck_page(exercise: Exercise, digits: int = DEFAULT_DIGITS, notation: s
     options = Options(digits=digits, stem="selfcheck", notation=notation, inline_images=True)
     markdown = markdown_view(exercise.derivation, options, "selfcheck.md.j2", True, exercise=exercise)["selfcheck.md"]
     body = markdown_to_html(str(markdown), f"the self-check page of {exercise.id}")
-    data = page_data(exercise)
-    functions = data.pop("functions", "[]")
+    data, functions = page_data(exercise)
     script = (template_dir() / "selfcheck.js").read_text(encoding="utf-8")
     return environment(None).get_template("selfcheck.html.j2").render(
         title=f"{exercise.derivation.title} — {exercise.id}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -72,6 +72,13 @@ class Program:
         return {q: values[name] for q, name in self.questions.items()}
 
 
+def _step(name: str, expr: sp.Expr, reads: Mapping[sp.Symbol, str], value: float, significant: bool = False) -> Step:
+    """The step `name` = `expr`, each of its symbols read from the value `reads` names."""
+    free = sorted(expr.free_symbols, key=str)
+    dummies = tuple(sp.Dummy(f"v{k}") for k in range(len(free)))
+    return Step(name, expr.xreplace(dict(zip(free, dummies))), dummies, tuple(reads[s] for s in free), significant, value)
+
+
 def _sample_scoped(sym: sp.Symbol) -> bool:
     """A symbol whose value differs from sample to sample under one name (z, a, ∂a/∂z, x, y);
     a per-sample loss and its partials carry their sample in the name (E@2)."""
@@ -127,9 +134,9 @@ def _equations(solution: Solution) -> Iterator[tuple[int | None, Equation]]:
         yield from ((None, e) for e in step.updates)
 
 
-def program(solution: Solution, questions: Mapping[str, float]) -> Program:
+def program(solution: Solution, questions: Iterable[str]) -> Program:
     """The first update of `solution` as a program; `questions` are the answer key's ids of
-    the values to name (its right values: each must be a step's shown value)."""
+    the values to name."""
     constants: dict[str, float] = {}
     steps: list[Step] = []
     defined: dict[tuple[int | None, sp.Symbol], str] = {}
@@ -161,16 +168,14 @@ def program(solution: Solution, questions: Mapping[str, float]) -> Program:
         for part in braced:
             add(part.label, part.part, sample, values, values.get(part.label))
         expr = expr.xreplace({b: b.label for b in braced})
-        free = sorted(expr.free_symbols, key=str)
-        inputs = tuple(reference(s, sample, values) for s in free)
-        dummies = tuple(sp.Dummy(f"v{k}") for k in range(len(free)))
+        reads = {s: reference(s, sample, values) for s in sorted(expr.free_symbols, key=str)}  # constants in a fixed order
         name = name_of(sym, sample)
         scope = sample if sample is not None and _sample_scoped(sym) else None
         defined[(scope, sym)] = name
         quantity = quantity_of(sym)
         significant = isinstance(quantity, Quantity) and quantity.state is not None
         value = shown if shown is not None else float(values.get(sym, math.nan))
-        steps.append(Step(name, expr.xreplace(dict(zip(free, dummies))), dummies, inputs, significant, value))
+        steps.append(_step(name, expr, reads, value, significant))
 
     samples = {n: values for n, values in zip(solution.detail.samples, solution.detail.values)}
     for sample, equation in _equations(solution):
@@ -179,10 +184,8 @@ def program(solution: Solution, questions: Mapping[str, float]) -> Program:
         shown = equation.value if equation.value is not None else (float(expr) if expr.is_Number else None)
         add(equation.lhs, expr, sample, values, shown)
 
-    by_value = {step.name: step for step in steps}
-    names = {}
-    for question in questions:
-        names[question] = _step_name(question, solution, by_value)
+    by_name = {step.name: step for step in steps}
+    names = {question: _step_name(question, solution, by_name) for question in questions}
     digits = None if solution.rounding is Rounding.EXACT else solution.digits
     return Program(constants, tuple(steps), names, digits)
 
@@ -213,19 +216,15 @@ def graph_program(solution: GraphSolution) -> Program:
     the document rounds. Steps are named by answer id (q3, f, grad:x), local:GATE:k and
     part:GATE:k (the contribution of operand k of GATE)."""
     circuit = solution.shown
-    names = {str(node_symbol(i.name)): i.name for i in circuit.inputs}
-    names.update({str(node_symbol(gate.name)): gate.name for gate in solution.gates})
+    # a value by its name in the node's definition (x) or in the document's lines (node:x)
+    names = {name: name for name in [i.name for i in circuit.inputs] + [n.name for n in circuit.nodes]}
+    names.update({str(node_symbol(name)): name for name in list(names)})
     constants = {i.name: i.value for i in circuit.inputs}
     steps: list[Step] = []
 
-    def add(name: str, expr: sp.Expr, value: float, inputs_of=None) -> None:
-        free = sorted(expr.free_symbols, key=str)
-        inputs = tuple(inputs_of(s) if inputs_of else names[str(s)] for s in free)
-        dummies = tuple(sp.Dummy(f"v{k}") for k in range(len(free)))
-        steps.append(Step(name, expr.xreplace(dict(zip(free, dummies))), dummies, inputs, False, value))
+    def add(name: str, expr: sp.Expr, value: float, reads: Mapping[sp.Symbol, str] | None = None) -> None:
+        steps.append(_step(name, expr, reads or {s: names[str(s)] for s in sorted(expr.free_symbols, key=str)}, value))
 
-    names.update({i.name: i.name for i in circuit.inputs})
-    names.update({n.name: n.name for n in circuit.nodes})
     local_names: dict[tuple[str, int], str] = {}
     for gate, node in zip(solution.gates, circuit.nodes):
         add(gate.name, node.expression, node.value)  # the gate's definition (ReLU and max as cases)
@@ -236,6 +235,7 @@ def graph_program(solution: GraphSolution) -> Program:
             name = f"local:{gate.name}:{local.position}"
             local_names[(gate.name, local.position)] = name
             add(name, expr, local.equation.value if local.equation.value is not None else float(expr))
+    upstream, local_gradient = sp.Symbol("u"), sp.Symbol("l")
     for gradient in _backward_order(circuit):
         if gradient.name == circuit.output:
             constants[f"grad:{gradient.name}"] = 1.0
@@ -243,16 +243,13 @@ def graph_program(solution: GraphSolution) -> Program:
         parts = []
         for contribution in gradient.contributions:
             part = f"part:{contribution.node}:{contribution.position}"
-            upstream, local = sp.Symbol("u"), sp.Symbol("l")
-            add(part, upstream * local, contribution.value,
-                lambda s, c=contribution: f"grad:{c.node}" if s.name == "u" else local_names[(c.node, c.position)])
+            reads = {upstream: f"grad:{contribution.node}", local_gradient: local_names[(contribution.node, contribution.position)]}
+            add(part, upstream * local_gradient, contribution.value, reads)
             parts.append(part)
-        symbols = [sp.Symbol(f"p{k}") for k in range(len(parts))]
-        lookup = dict(zip((s.name for s in symbols), parts))
-        add(f"grad:{gradient.name}", sp.Add(*symbols), gradient.value, lambda s: lookup[s.name])
+        terms = [sp.Symbol(f"p{k}") for k in range(len(parts))]
+        add(f"grad:{gradient.name}", sp.Add(*terms), gradient.value, dict(zip(terms, parts)))
     questions = {gate.name: gate.name for gate in solution.gates}
-    questions.update({f"grad:{name}": f"grad:{name}" for name in [*constants] + [g.name for g in solution.gates]
-                      if not name.startswith("grad:")})
+    questions.update({f"grad:{name}": f"grad:{name}" for name in [i.name for i in circuit.inputs] + [g.name for g in solution.gates]})
     digits = None if solution.rounding is Rounding.EXACT else solution.digits
     return Program(constants, tuple(steps), questions, digits)
 
