@@ -270,7 +270,8 @@ def _solve(args: argparse.Namespace) -> int:
         main = files.get(f"{destinations[0][1]}.{args.format[0]}")
         if main is not None:
             stream = sys.stdout.buffer if isinstance(main, bytes) else sys.stdout
-            stream.write(main)
+            for piece in [main] if isinstance(main, (str, bytes)) else main:
+                stream.write(piece)
     else:
         root = _root(args.output, destinations)
         planned, stale = [], []

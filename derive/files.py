@@ -17,13 +17,29 @@ import stat
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import OutputError
 
 STAGING_PREFIX = ".derive-"  # hidden, and never a name `safe_stem` makes: stems do not start with a dot
 MAX_STEM = 64
 DEFAULT_STEM = "solution"
+
+
+
+class Pieces:
+    """A file's text made piece by piece as it is written (the JSON key of a long run), so
+    that it is never whole in memory. `make` gives the pieces afresh on each call."""
+
+    def __init__(self, make: Callable[[], Iterable[str]]):
+        self.make = make
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.make())
+
+    def text(self) -> str:
+        return "".join(self.make())
+
 
 _SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
             (stat.S_ISBLK, "a block device"))
@@ -44,7 +60,7 @@ def safe_stem(text: str) -> str:
     return stem or DEFAULT_STEM
 
 
-def write_all(files: Iterable[tuple[Path, str | bytes]], *, root: Path | None = None) -> list[Path]:
+def write_all(files: Iterable[tuple[Path, str | bytes | Pieces]], *, root: Path | None = None) -> list[Path]:
     """Writes every (path, content) all-or-nothing and returns the paths written.
 
     With `root`, each path is a relative name inside `root` (absolute paths and `..` are
@@ -72,7 +88,7 @@ def write_all(files: Iterable[tuple[Path, str | bytes]], *, root: Path | None = 
         for number, (target, content) in enumerate(planned):
             staged.append(staging / str(number))
             with _reported(target):
-                _write_new(staged[-1], content.encode("utf-8") if isinstance(content, str) else content)
+                _write_new(staged[-1], content)
         with _locked(base):
             for target in targets:  # again: another process may have changed the folder meanwhile
                 _check_target(target)
@@ -143,11 +159,15 @@ def _make_folders(target: Path, created: list[Path]) -> None:
         created.append(folder)
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: Path, content: str | bytes | Pieces) -> None:
     # os.open applies the umask to 0o666, as for any ordinary file the user makes.
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
+        if isinstance(content, Pieces):
+            for piece in content:
+                stream.write(piece.encode("utf-8"))
+        else:
+            stream.write(content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def _replace_all(moves: list[tuple[Path, Path]], staging: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .solution.derivation import solve
 from .spec.examples import NAMES
-from .files import write_all
+from .files import Pieces, write_all
 from .views.document import Options, render_files
 
 NOTATION_EXAMPLES = (("esuli", "layered"), ("esuli", "esuli"), ("esuli", "flat"), ("esuli", "matrix"), ("elbasheer", "single"))
@@ -35,7 +35,11 @@ def gallery_files() -> dict[str, str | bytes]:
         folders.append("notations")
     results, errors = render_files(jobs)
     assert not errors, errors  # no PDFs here
-    return {f"{folder}/{file}": content for folder, files in zip(folders, results) for file, content in files.items()}
+    return {
+        f"{folder}/{file}": content.text() if isinstance(content, Pieces) else content
+        for folder, files in zip(folders, results)
+        for file, content in files.items()
+    }
 
 
 def gallery_pdfs() -> dict[str, bytes]:

@@ -32,9 +32,9 @@ class Limits:
     steps: int = 10_000  # updates: steps, times the samples when each sample makes an update
     shown: int = 50_000  # parameters × samples: the values a worked solution writes out
     work: int = 20_000_000  # parameters × samples × steps: the arithmetic of a run
-    # Values a run keeps and the JSON key lists: per update the parameters before and after
-    # and each of its samples' forward pass. A million is about 1 GB of memory while solving
-    # and 60 MB of JSON.
+    # Values the JSON key lists: per update the parameters before and after and each of its
+    # samples' forward pass. A million is about 60 MB of JSON. (A run keeps them in memory
+    # only up to 400,000 values or 10,000 updates: model/numeric.py, KEPT_VALUES.)
     kept: int = 1_000_000
     variants: int = 1_000  # exercise variants in one set (--count, the number in --variant)
 

@@ -544,4 +544,4 @@ def test_the_values_a_run_keeps_are_bounded(tmp_path, capsys):
     spec["layers"] = [{"units": 32, "activation": "sigmoid", "weights": [[0.1, -0.2]] * 32, "bias": [0.1] * 32},
                       {"units": 2, "activation": "sigmoid", "weights": [[0.3] * 32, [-0.3] * 32], "bias": [0.0, 0.1]}]
     refused(capsys, write(tmp_path, "k.json", json.dumps(spec)),
-            "steps: the number of values the run keeps", "is 4,270,000, above the limit of 1,000,000", "--limit kept=N")
+            "steps: the number of values the JSON key lists", "is 4,270,000, above the limit of 1,000,000", "--limit kept=N")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import math
+from array import array
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from functools import lru_cache
-from typing import Callable, Mapping, Sequence
+from itertools import islice
+from typing import Callable, Iterator, Mapping, Sequence, overload
 
 import sympy as sp
 
@@ -215,13 +217,85 @@ class ParameterUpdate:
     state: dict[str, tuple[float | None, ...]] | None = None
 
 
+# A run of more updates than KEPT_UPDATES, or whose updates hold more than KEPT_VALUES
+# values (the parameters before and after, each sample's forward pass: about 150 bytes
+# each), keeps in memory only its first HEAD_UPDATES updates (those a document shows), its
+# last, and every update's loss. Going through its updates again (the JSON key does, as it
+# is written) computes them again, in order, from the start: the run is deterministic.
+KEPT_UPDATES = 10_000
+KEPT_VALUES = 400_000
+HEAD_UPDATES = 8
+
+
+class Updates(Sequence[ParameterUpdate]):
+    """A run's updates, in order: all of them in memory, or, for a long run, the first
+    HEAD_UPDATES and the last, with the others computed again when they are gone through."""
+
+    def __init__(
+        self, kept: Sequence[ParameterUpdate], batches: Sequence[tuple[int, ...]], count: int | None = None,
+        last: ParameterUpdate | None = None, losses: Sequence[float] | None = None,
+        again: Callable[[], Iterator[ParameterUpdate]] | None = None,
+    ):
+        self._kept = list(kept)
+        self._batches = tuple(batches)
+        self._count = len(self._kept) if count is None else count
+        self._last = last if last is not None else (self._kept[-1] if self._kept else None)
+        self._losses = losses
+        self._again = again
+
+    @property
+    def complete(self) -> bool:
+        """Whether every update is held in memory."""
+        return len(self._kept) == self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> ParameterUpdate: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ParameterUpdate, ...]: ...
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            chosen = range(self._count)[index]
+            if self.complete:
+                return tuple(self._kept[index])
+            if chosen.step > 0 and chosen.stop <= len(self._kept):
+                return tuple(self._kept[k] for k in chosen)
+            wanted = set(chosen)
+            found = {k: u for k, u in enumerate(self) if k in wanted}
+            return tuple(found[k] for k in chosen)
+        position = range(self._count)[index]  # IndexError when out of range
+        if position < len(self._kept):
+            return self._kept[position]
+        if position == self._count - 1:
+            assert self._last is not None
+            return self._last
+        return next(islice(iter(self), position, None))
+
+    def __iter__(self) -> Iterator[ParameterUpdate]:
+        if self.complete:
+            return iter(self._kept)
+        assert self._again is not None
+        return islice(self._again(), self._count)
+
+    @property
+    def losses(self) -> Sequence[float]:
+        """Each update's loss, in order."""
+        return self._losses if self._losses is not None else [u.loss for u in self._kept]
+
+    def samples(self, position: int) -> tuple[int, ...]:
+        """The samples (from 0) that update `position` (from 0) uses."""
+        return self._batches[position % len(self._batches)]
+
+
 @dataclass(frozen=True)
 class Run:
     """A whole training run: every update; the forward pass over all samples with the
     parameters before the first update and after the last; and the first update's samples
     again with the parameters after it (did that update lower their loss?)."""
 
-    updates: tuple[ParameterUpdate, ...]
+    updates: Updates
     initial: tuple[Forward, ...]
     final: tuple[Forward, ...]
     initial_loss: float
@@ -254,8 +328,13 @@ def carried(digits: int) -> Keep:
             return value if not math.isfinite(value) else round(value, digits) + 0.0
         # Products and sums of shown decimals are exact decimals, but float arithmetic leaves
         # noise in the 16th digit (0.205 · 3.3 = 0.67649999…), which must not decide a tie:
-        # read the scaled value to 14 significant digits first.
-        whole = math.floor(float(f"{scaled:.14g}") + 0.5)
+        # read the scaled value to 14 significant digits first. That reading moves it by
+        # less than 5e-14 of itself, so it can only matter near a tie: elsewhere it is skipped.
+        halfway = scaled + 0.5
+        whole = math.floor(halfway)
+        near = 1e-13 * scaled + 1e-12
+        if halfway - whole < near or whole + 1 - halfway < near:
+            whole = math.floor(float(f"{scaled:.14g}") + 0.5)
         return (whole / scale if value >= 0 else -whole / scale) + 0.0
 
     keep.digits = digits  # type: ignore[attr-defined]
@@ -414,7 +493,7 @@ class CompiledNetwork:
         objectives = [self.objective(loss, parameters) for loss, parameters in losses]
         data = [loss for loss, _ in losses] if self.rule.decay else [None] * 3
         return Run(
-            tuple(updates), initial, final, objectives[0], objectives[1], repeated, objectives[2],
+            updates, initial, final, objectives[0], objectives[1], repeated, objectives[2],
             initial_loss_data=data[0], final_loss_data=data[1], repeated_loss_data=data[2],
         )
 
@@ -565,59 +644,77 @@ class CompiledNetwork:
         updates, _ = self.train(limit=1)
         return updates[0]
 
-    def train(self, limit: int | None = None) -> tuple[list[ParameterUpdate], tuple[Forward, ...]]:
-        """Gradient descent as the spec asks; returns every update and the final forward pass
+    def train(self, limit: int | None = None) -> tuple[Updates, tuple[Forward, ...]]:
+        """Gradient descent as the spec asks; returns the updates and the final forward pass
         (only the first `limit` updates, and no final pass, when `limit` is given)."""
         spec = self.network.spec
         everything = tuple(range(len(spec.data)))
         batches = [everything] if spec.update is Update.BATCH else [(n,) for n in everything]
+        count = spec.steps * len(batches) if limit is None else min(limit, spec.steps * len(batches))
+        units = sum(layer.units for layer in self.layers)
+        values = count * (2 * len(self.parameters) + len(batches[0]) * (3 * units + 1))
+        if count <= KEPT_UPDATES and values <= KEPT_VALUES:
+            updates = Updates(list(self._updates(batches, count)), batches)
+        else:
+            head: list[ParameterUpdate] = []
+            losses = array("d")
+            last = None
+            for last in self._updates(batches, count):
+                if len(head) < HEAD_UPDATES:
+                    head.append(last)
+                losses.append(last.loss)
+            updates = Updates(head, batches, count, last, losses, lambda: self._updates(batches, count))
+        if limit is not None:
+            return updates, ()
+        parameters = updates[-1].after
+        final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {count})")
+        return updates, final
+
+    def _updates(self, batches: Sequence[tuple[int, ...]], count: int) -> Iterator[ParameterUpdate]:
+        """The first `count` updates, one by one."""
+        spec = self.network.spec
         parameters = self.network.initial_values()
-        updates = []
         state: dict[str, tuple] = {}
-        for _ in range(spec.steps):
-            for batch in batches:
-                step = len(updates) + 1
-                when = f"step {step}"
-                first = step == 1 and bool(self.given)
-                forwards = self.evaluate(parameters, batch, when, first)
+        for index in range(count):
+            batch = batches[index % len(batches)]
+            step = index + 1
+            when = f"step {step}"
+            first = step == 1 and bool(self.given)
+            forwards = self.evaluate(parameters, batch, when, first)
+            gradients = [
+                self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
+                for n, f in zip(batch, forwards)
+            ]
+            data_gradient = self.combine_gradients(gradients, when)
+            if self.variation.updated_weights:  # a mistake: the error flows back through the updated weights
+                through, _ = self.step(parameters, self.decayed(parameters, data_gradient), step, state)
                 gradients = [
-                    self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f).gradient
+                    self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f, through).gradient
                     for n, f in zip(batch, forwards)
                 ]
                 data_gradient = self.combine_gradients(gradients, when)
-                if self.variation.updated_weights:  # a mistake: the error flows back through the updated weights
-                    through, _ = self.step(parameters, self.decayed(parameters, data_gradient), step, state)
-                    gradients = [
-                        self._guarded(when, n, self.backward, parameters, spec.data[n].x, spec.data[n].y, f, through).gradient
-                        for n, f in zip(batch, forwards)
-                    ]
-                    data_gradient = self.combine_gradients(gradients, when)
-                gradient = self.decayed(parameters, data_gradient)
-                if first:
-                    gradient = self._given_parameters("grad", gradient)
-                try:
-                    after, state = self.step(parameters, gradient, step, state)
-                except (OverflowError, ZeroDivisionError):
-                    after = (math.inf,)
-                if first:
-                    after = self._given_parameters("new", after)
-                broken = next((k for k, v in enumerate(after) if not math.isfinite(v)), None)
-                if broken is not None:
-                    name = self.parameter_name(broken) if len(after) == len(parameters) else "a parameter"
-                    raise NumericalError(self.source, when, None, f"overflow in the update of {name} ({_DIVERGES})")
-                loss_data = self.combine([f.loss for f in forwards], when)
-                loss = self.objective(loss_data, parameters)
-                updates.append(ParameterUpdate(
-                    step, batch, forwards, loss, gradient, parameters, after,
-                    loss_data=loss_data if self.rule.decay else None,
-                    data_gradient=data_gradient if self.rule.coupled else None,
-                    state=state if state else None,
-                ))
-                parameters = after
-                if limit is not None and len(updates) >= limit:
-                    return updates, ()
-        final = self.evaluate(parameters, everything, f"the forward pass after the last update (step {len(updates)})")
-        return updates, final
+            gradient = self.decayed(parameters, data_gradient)
+            if first:
+                gradient = self._given_parameters("grad", gradient)
+            try:
+                after, state = self.step(parameters, gradient, step, state)
+            except (OverflowError, ZeroDivisionError):
+                after = (math.inf,)
+            if first:
+                after = self._given_parameters("new", after)
+            broken = next((k for k, v in enumerate(after) if not math.isfinite(v)), None)
+            if broken is not None:
+                name = self.parameter_name(broken) if len(after) == len(parameters) else "a parameter"
+                raise NumericalError(self.source, when, None, f"overflow in the update of {name} ({_DIVERGES})")
+            loss_data = self.combine([f.loss for f in forwards], when)
+            loss = self.objective(loss_data, parameters)
+            yield ParameterUpdate(
+                step, batch, forwards, loss, gradient, parameters, after,
+                loss_data=loss_data if self.rule.decay else None,
+                data_gradient=data_gradient if self.rule.coupled else None,
+                state=state if state else None,
+            )
+            parameters = after
 
     def _guarded(self, when: str, sample: int, compute, *args):
         """Runs one sample's forward or backward pass, turning math failures into a

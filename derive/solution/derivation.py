@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 from typing import Mapping, Sequence
 
 import sympy as sp
@@ -20,7 +21,7 @@ from ..errors import UsageError
 from ..spec.vocabulary import MAX_DIGITS
 from .figures import loss_curve, network_diagram
 from .graph import GraphSolution, solve_graph
-from .updates import DECAY_SYMBOL, constants, gradient_of, rule_view, substituted, update_of, weight_decay
+from .updates import DECAY_SYMBOL, MAX_STATE_TABLES, constants, gradient_of, rule_view, substituted, update_of, weight_decay
 from ..model.functions import OUTPUT, OUTPUTS, PRE_ACTIVATION, PRE_ACTIVATIONS, PREDICTIONS, TARGETS, TERM, UNIT, Activation
 from ..model.network import Network, NetworkLayer
 from ..model.numeric import DEFAULT_DIGITS, Backward, CompiledNetwork, Forward, ParameterUpdate, Run, carried, exact
@@ -618,18 +619,27 @@ def _dead_units(network: Network, run: Run) -> tuple[Note, ...]:
     active if not once (noted only after several updates). The pre-activation is named as
     after the update (z*), or after the last of several."""
     after_name = updated if len(run.updates) == 1 else final
-    seen = list(run.initial) + [f for update in run.updates for f in update.forwards]
+    silent = [
+        (index, i)
+        for index, layer in enumerate(network.layers)
+        if layer.activation.name == "relu"
+        for i in range(layer.units)
+        if all(f.pre[index][i] <= 0 for f in run.final)
+    ]
+    if not silent:
+        return ()
+    # one pass over every forward pass of the run (a long run's updates are computed again)
+    active: set[tuple[int, int]] = set()
+    for forward in chain(run.initial, (f for update in run.updates for f in update.forwards)):
+        active.update(unit for unit in silent if forward.pre[unit[0]][unit[1]] > 0)
     notes = []
-    for index, layer in enumerate(network.layers):
-        if layer.activation.name != "relu":
-            continue
-        for i, (z, a) in enumerate(zip(layer.pre_activations, layer.outputs)):
-            after = [f.pre[index][i] for f in run.final]
-            if all(v <= 0 for v in after):
-                was_active = any(f.pre[index][i] > 0 for f in seen)
-                if not was_active and len(run.updates) == 1:
-                    continue  # one update: backpropagation's note on the inactive unit says it all
-                notes.append(Note(NoteKind.DEAD if was_active else NoteKind.NEVER_ACTIVE, a, after_name(z), max(after)))
+    for index, i in silent:
+        layer = network.layers[index]
+        was_active = (index, i) in active
+        if not was_active and len(run.updates) == 1:
+            continue  # one update: backpropagation's note on the inactive unit says it all
+        after = max(f.pre[index][i] for f in run.final)
+        notes.append(Note(NoteKind.DEAD if was_active else NoteKind.NEVER_ACTIVE, layer.outputs[i], after_name(layer.pre_activations[i]), after))
     return tuple(notes)
 
 
@@ -724,7 +734,7 @@ def _detailed_step(network: Network, compiled: CompiledNetwork, run: Run) -> Det
         theta = symbol(Quantity(Kind.PARAMETER))
         update_rule = equation(updated(theta), [Form(update_of(network, theta))])
     else:
-        rule_record = rule_view(network, first, update_values, run.updates[1:])
+        rule_record = rule_view(network, first, update_values, run.updates[1 : 1 + MAX_STATE_TABLES], len(run.updates) - 1)
         updates = [lines[-1] for lines in rule_record.parameters]
         updates_brief = [lines[-1] for lines in rule_record.parameters_brief]
         update_rule = rule_record.rule[-1]
@@ -837,9 +847,8 @@ def _change(before: float, after: float) -> LossChange:
 
 def _training(network: Network, run: Run) -> Training:
     everything = tuple(range(1, len(network.spec.data) + 1))
-    rows = [LossRow(u.step - 1, tuple(n + 1 for n in u.samples), u.loss) for u in run.updates]
-    rows.append(LossRow(len(run.updates), everything, run.final_loss, final=True))
-    shown = rows if len(rows) <= MAX_TABLE_ROWS else _selection(rows)
+    rows = _LossRows(run, everything)
+    shown = list(rows) if len(rows) <= MAX_TABLE_ROWS else [rows[k] for k in _selection(len(rows))]
     values = {final(p): v for p, v in zip(network.parameters, run.updates[-1].after)}
     final_parameters = []
     for layer in network.layers:
@@ -861,13 +870,44 @@ def _training(network: Network, run: Run) -> Training:
         final_parameter_list=tuple(equation(final(p), [Form(final(p), values)]) for p in network.parameters),
         final_loss=run.final_loss,
         initial_loss=run.initial_loss,
-        curve=loss_curve([(row.updates, row.loss) for row in rows]),
+        curve=loss_curve(_Points(rows)),
     )
 
 
-def _selection(rows: list[LossRow]) -> list[LossRow]:
-    """The first ten rows, the last five, and evenly spaced ones between."""
-    head, tail = rows[:10], rows[-5:]
-    middle = rows[10:-5]
+class _LossRows(Sequence[LossRow]):
+    """The loss table's rows, each made when asked for: the loss before each update (with
+    the samples it used), then the final loss over all samples."""
+
+    def __init__(self, run: Run, everything: tuple[int, ...]):
+        self.run, self.everything = run, everything
+        self.losses = run.updates.losses
+
+    def __len__(self) -> int:
+        return len(self.losses) + 1
+
+    def __getitem__(self, k):  # type: ignore[override]
+        k = range(len(self))[k]
+        if k == len(self.losses):
+            return LossRow(k, self.everything, self.run.final_loss, final=True)
+        return LossRow(k, tuple(n + 1 for n in self.run.updates.samples(k)), self.losses[k])
+
+
+class _Points(Sequence[tuple[int, float]]):
+    """(updates so far, loss) of each row of the loss table, for the loss curve."""
+
+    def __init__(self, rows: _LossRows):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        row = self.rows[k]
+        return (row.updates, row.loss)
+
+
+def _selection(count: int) -> list[int]:
+    """Of `count` rows, the first ten, the last five, and evenly spaced ones between."""
+    middle = range(10, count - 5)
     stride = max(1, len(middle) // (MAX_TABLE_ROWS - 15))
-    return head + middle[stride - 1 :: stride][: MAX_TABLE_ROWS - 15] + tail
+    return [*range(10), *middle[stride - 1 :: stride][: MAX_TABLE_ROWS - 15], *range(count - 5, count)]

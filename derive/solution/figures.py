@@ -812,10 +812,10 @@ class LossCurve:
 def loss_curve(points: Sequence[tuple[int, float]]) -> LossCurve:
     """The loss after 0, 1, …, n updates (the table of the loss shows the same points); more
     than MAX_CURVE_POINTS are thinned evenly, keeping the first and the last."""
-    points = list(points)
     if len(points) > MAX_CURVE_POINTS:
         stride = (len(points) - 1) / (MAX_CURVE_POINTS - 1)
         points = [points[round(k * stride)] for k in range(MAX_CURVE_POINTS)]
+    points = list(points)
     losses = [loss for _, loss in points]
     first, last = points[0][0], points[-1][0]
     low, high = min(losses), max(losses)

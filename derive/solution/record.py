@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Any, Iterator, Mapping
 
 import sympy as sp
 
@@ -410,27 +411,51 @@ class Solution:
     def updates(self):
         return self.shown.updates
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, steps: bool = True) -> dict[str, Any]:
         """The JSON answer key (format derive-solution/1): full double precision, and with
-        carried rounding the values as the document shows them under "shown"."""
-        steps = [self._step(update) for update in self.exact.updates]
+        carried rounding the values as the document shows them under "shown". Without
+        `steps`, its "steps" list is left empty (they are then written one by one from
+        `key_steps`)."""
         final: dict[str, Any] = {"forward": [self._record(f) for f in self.exact.final], "loss": self.exact.final_loss}
         if self.exact.final_loss_data is not None:
             final["loss_data"] = self.exact.final_loss_data
         rounding: dict[str, Any] = {"mode": self.rounding.value}
         if self.rounding is Rounding.CARRY:
             rounding["digits"] = self.digits
-            for step, update in zip(steps, self.shown.updates):
-                step["shown"] = {k: v for k, v in self._step(update).items() if k != "step"}
             final["shown"] = {"forward": [self._record(f) for f in self.shown.final], "loss": self.shown.final_loss}
             if self.shown.final_loss_data is not None:
                 final["shown"]["loss_data"] = self.shown.final_loss_data
-        return {"format": FORMAT, "title": self.title, "rounding": rounding, "steps": steps, "final": final}
+        return {
+            "format": FORMAT, "title": self.title, "rounding": rounding, "steps": list(self.key_steps()) if steps else [], "final": final,
+        }
 
-    def _step(self, update) -> dict[str, Any]:
+    def key_steps(self) -> Iterator[dict[str, Any]]:
+        """The key's entry of each update, in order (a long run's are computed again)."""
+        if self.rounding is not Rounding.CARRY:
+            yield from map(self._step, self.exact.updates)
+            return
+        for exact, shown in zip(self.exact.updates, self.shown.updates):
+            step = self._step(exact)
+            step["shown"] = {k: v for k, v in self._step(shown).items() if k != "step"}
+            yield step
+
+    @cached_property
+    def _key_names(self) -> tuple[tuple[int, ...], tuple[str, ...], tuple[str, ...]]:
+        """The trainable parameters' positions and names, and the names of a forward pass's
+        values (z and a of each unit, layer by layer), in the key's order."""
         network = self.network
         trainable = set(network.trainable)
-        keys = [(n, _key(p)) for n, p in enumerate(network.parameters) if p in trainable]
+        positions = tuple(n for n, p in enumerate(network.parameters) if p in trainable)
+        names = tuple(_key(network.parameters[n]) for n in positions)
+        forward = tuple(_key(q) for layer in network.layers for pair in zip(layer.pre_activations, layer.outputs) for q in pair)
+        return positions, names, forward
+
+    def _step(self, update) -> dict[str, Any]:
+        positions, names, _ = self._key_names
+        if len(positions) == len(update.gradient):
+            pick = lambda values: values  # noqa: E731 (every parameter is trained)
+        else:
+            pick = lambda values: [values[n] for n in positions]  # noqa: E731
         step: dict[str, Any] = {
             "step": update.step,
             "forward": [self._record(f) for f in update.forwards],
@@ -438,18 +463,14 @@ class Solution:
         }
         if update.loss_data is not None:
             step["loss_data"] = update.loss_data
-        step["gradients"] = {key: update.gradient[n] for n, key in keys}
-        step["updated"] = {key: update.after[n] for n, key in keys}
+        step["gradients"] = dict(zip(names, pick(update.gradient)))
+        step["updated"] = dict(zip(names, pick(update.after)))
         if update.state:
-            step["state"] = {name: {key: update.state[name][n] for n, key in keys} for name in RULES[self.spec.optimizer.name].state}
+            step["state"] = {name: dict(zip(names, pick(update.state[name]))) for name in RULES[self.spec.optimizer.name].state}
         return step
 
     def _record(self, forward: Forward) -> dict[str, float]:
-        record: dict[str, float] = {}
-        for layer, pre, out in zip(self.network.layers, forward.pre, forward.out):
-            for z, a, z_value, a_value in zip(layer.pre_activations, layer.outputs, pre, out):
-                record[_key(z)] = z_value
-                record[_key(a)] = a_value
+        record = dict(zip(self._key_names[2], [v for pre, out in zip(forward.pre, forward.out) for pair in zip(pre, out) for v in pair]))
         record["loss"] = forward.loss
         return record
 

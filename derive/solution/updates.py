@@ -101,9 +101,11 @@ def constants(network: Network) -> dict[sp.Symbol, float]:
     return values
 
 
-def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbol, float], later: Sequence[ParameterUpdate]) -> UpdateRuleView:
+def rule_view(
+    network: Network, first: ParameterUpdate, values: Mapping[sp.Symbol, float], later: Sequence[ParameterUpdate], later_total: int,
+) -> UpdateRuleView:
     """The rule for θ, then every trainable parameter's lines of the first update, then a
-    table per later update."""
+    table per later update (`later`: the first of the `later_total` updates after it)."""
     spec = network.spec
     rule = RULES[spec.optimizer.name]
     expressions = _rule_expressions(network)
@@ -155,8 +157,8 @@ def rule_view(network: Network, first: ParameterUpdate, values: Mapping[sp.Symbo
         parameters=tuple(lines),
         parameters_brief=tuple(brief),
         later=tuple(tables),
-        later_total=len(later),
-        later_total_shown=min(len(later), MAX_STATE_TABLES),
+        later_total=later_total,
+        later_total_shown=min(later_total, MAX_STATE_TABLES),
         decoupled=bool(spec.weight_decay) and not coupled(network),
     )
 

@@ -521,7 +521,7 @@ def _validate(raw: Any, *, source: str, name: str, limits: Limits = DEFAULT_LIMI
     units = sum(layer.units for layer in layers)
     limits.check(
         "kept", updates * (2 * parameters + per_update * (3 * units + 1)), source, "steps",
-        "the number of values the run keeps (per update the parameters before and after and each sample's forward pass)",
+        "the number of values the JSON key lists (per update the parameters before and after and each sample's forward pass)",
     )
     outputs = layers[-1].units
     data = []

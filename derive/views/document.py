@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import jinja2
 import jinja2.sandbox
@@ -23,6 +23,7 @@ import sympy as sp
 
 from ..solution.derivation import check_digits, solve
 from ..errors import DeriveError, UsageError, plain, quoted
+from ..files import Pieces
 from ..model.quantities import quantity_of
 from .notation import NOTATION_NAMES, Notation, make, notation_problem
 from .printing import DEFAULT_DIGITS, Printer, latex_text, markdown_text
@@ -48,7 +49,7 @@ class LatexSource:
     name: str
 
 
-Content = str | bytes | LatexSource
+Content = str | bytes | LatexSource | Pieces
 
 
 # handout (the default: the first sample worked in full, the rest in tables, general forms
@@ -266,17 +267,39 @@ def _pdf(solution: Solution, options: Options) -> dict[str, Content]:
 
 # A key of more updates than this is written compact (one line, by json's C encoder; an
 # indented one is written by its pure-Python encoder, seconds for 10,000 updates) unless
-# an indentation is asked for.
+# an indentation is asked for; a compact one is written piece by piece.
 COMPACT_UPDATES = 100
+_PIECE = 1 << 20  # characters
 
 
 def _json(solution: Solution, options: Options) -> dict[str, Content]:
-    key = solution.to_dict()
+    name = f"{options.stem}.json"
     indent = options.indent
+    many = solution.kind == "network" and len(solution.updates) > COMPACT_UPDATES
+    if indent is None and many:
+        return {name: Pieces(lambda: _key_pieces(solution))}
+    key = solution.to_dict()
     if indent is None:
         indent = None if len(key.get("steps", ())) > COMPACT_UPDATES else 2
     separators = (",", ":") if indent is None else None
-    return {f"{options.stem}.json": json.dumps(key, indent=indent, separators=separators, ensure_ascii=False) + "\n"}
+    return {name: json.dumps(key, indent=indent, separators=separators, ensure_ascii=False) + "\n"}
+
+
+def _key_pieces(solution: Solution) -> Iterator[str]:
+    """The compact key, as json.dumps writes it, in pieces of about _PIECE characters."""
+    frame = json.dumps(solution.to_dict(steps=False), separators=(",", ":"), ensure_ascii=False)
+    head, _, tail = frame.partition('"steps":[]')  # a title's quotes are escaped: the key is the only match
+    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    piece, size = [head + '"steps":['], 0
+    for number, step in enumerate(solution.key_steps()):
+        text = encode(step)
+        piece.append("," + text if number else text)
+        size += len(text)
+        if size >= _PIECE:
+            yield "".join(piece)
+            piece, size = [], 0
+    piece.append("]" + tail + "\n")
+    yield "".join(piece)
 
 
 FORMATS = {
@@ -377,4 +400,5 @@ def render(
     (files,), errors = render_files([(solution, [chosen.name], options)])
     if errors:
         raise errors[0]
-    return files[f"{options.stem}.{chosen.extension}"]
+    content = files[f"{options.stem}.{chosen.extension}"]
+    return content.text() if isinstance(content, Pieces) else content
