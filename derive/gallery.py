@@ -68,7 +68,6 @@ def gallery_selfcheck() -> dict[str, str | bytes]:
 
     from .exercises.selfcheck import selfcheck_page
     from .exercises.variants import exercise, update_values
-    from .model.numeric import CompiledNetwork
     from .solution.derivation import runs
 
     variant = exercise("esuli", seed=SELFCHECK_SEED, count=1)[0]
@@ -76,7 +75,7 @@ def gallery_selfcheck() -> dict[str, str | bytes]:
     answers = {q: a.value for q, a in variant.answers.items()}
     slip = round(answers["a2[0]"] + 0.05, 3)
     numbers = runs(variant.spec, digits=variant.digits)
-    own = update_values(numbers.network, CompiledNetwork(numbers.network, numbers.compiled.keep, given={"a2[0]": slip}).first_update())
+    own = update_values(numbers.network, numbers.compiled.varied(numbers.compiled.keep, given={"a2[0]": slip}).first_update())
     typed = {**{q: f"{v:g}" for q, v in answers.items()}, "a2[0]": f"{slip:g}", "loss": f"{round(own['loss'], 3):g}"}
     updated = next(q.id for q in variant.questions if q.id.startswith("new:") and "update_sign" in variant.mistakes.get(q.id, {}))
     typed[updated] = f"{variant.mistakes[updated]['update_sign']:g}"

@@ -24,7 +24,7 @@ from ..errors import DeriveError, UsageError
 from ..limits import DEFAULT_LIMITS, MAX_NUMBER, Limits
 from ..model.network import Network
 from ..model.mistakes import GRAPH_RIGHT, MISTAKES, GraphVariation, Mistake, Variation, applicable
-from ..model.numeric import CompiledNetwork, Run, carried, exact, truncated
+from ..model.numeric import Run, carried, exact, truncated
 from ..views.printing import DEFAULT_DIGITS, half_up
 from ..model.quantities import Kind, node, partial, quantity_of, updated
 from ..solution.record import Solution
@@ -296,11 +296,9 @@ def update_values(network: Network, first) -> dict[str, float]:
     the loss, each trainable parameter's gradient and updated value."""
     values: dict[str, float] = {"loss": first.loss}
     values.update(_forward_values(network, first.forwards[0]))
-    trainable = set(network.trainable)
-    for position, parameter in enumerate(network.parameters):
-        if parameter in trainable:
-            values[f"grad:{quantity_of(parameter).key}"] = first.gradient[position]
-            values[f"new:{quantity_of(parameter).key}"] = first.after[position]
+    for position, key in network.trainable_keys:
+        values[f"grad:{key}"] = first.gradient[position]
+        values[f"new:{key}"] = first.after[position]
     return values
 
 
@@ -329,11 +327,7 @@ def run_values(network: Network, run: Run) -> dict[str, float]:
 
 def _forward_values(network: Network, forward) -> dict[str, float]:
     """A sample's pre-activations and activations by id."""
-    values: dict[str, float] = {}
-    for layer, pre, out in zip(network.layers, forward.pre, forward.out):
-        values.update({quantity_of(z).key: v for z, v in zip(layer.pre_activations, pre)})
-        values.update({quantity_of(a).key: v for a, v in zip(layer.outputs, out)})
-    return values
+    return dict(zip(network.forward_keys, [v for pre, out in zip(forward.pre, forward.out) for v in (*pre, *out)]))
 
 
 def values_given(numbers: Runs, given: Mapping[str, float], keep=None) -> dict[str, float] | None:
@@ -341,7 +335,7 @@ def values_given(numbers: Runs, given: Mapping[str, float], keep=None) -> dict[s
     in place of the right ones and everything after them recomputed, carried as the
     document carries (or with `keep`); None when it cannot be computed."""
     try:
-        compiled = CompiledNetwork(numbers.network, keep or numbers.compiled.keep, given=given)
+        compiled = numbers.compiled.varied(keep or numbers.compiled.keep, given=given)
         return update_values(numbers.network, compiled.first_update())
     except DeriveError:
         return None
@@ -475,10 +469,10 @@ def mistaken_values(
         keep = numbers.compiled.keep
     try:
         if every:
-            return (run_values(numbers.network, CompiledNetwork(numbers.network, keep, variation).run()),
-                    run_values(numbers.network, CompiledNetwork(numbers.network, exact, variation).run()))
-        shown = CompiledNetwork(numbers.network, keep, variation).first_update()
-        unrounded = CompiledNetwork(numbers.network, exact, variation).first_update() if full else None
+            return (run_values(numbers.network, numbers.compiled.varied(keep, variation).run()),
+                    run_values(numbers.network, numbers.compiled.varied(exact, variation).run()))
+        shown = numbers.compiled.varied(keep, variation).first_update()
+        unrounded = numbers.compiled.varied(exact, variation).first_update() if full else None
     except DeriveError:
         return None
     return update_values(numbers.network, shown), None if unrounded is None else update_values(numbers.network, unrounded)

@@ -12,7 +12,7 @@ import sympy as sp
 
 from . import functions
 from .functions import LOSSES, Activation, Loss, activation
-from .quantities import Kind, Quantity, symbol
+from .quantities import Kind, Quantity, quantity_of, symbol
 from ..spec.schema import Layer, Spec
 
 
@@ -176,6 +176,17 @@ class Network:
     @cached_property
     def trainable(self) -> tuple[sp.Symbol, ...]:
         return tuple(p for layer in self.layers for p in layer.trainable)
+
+    @cached_property
+    def trainable_keys(self) -> tuple[tuple[int, str], ...]:
+        """Each trainable parameter's position in `parameters` and its key (W1[0,1], b2[0])."""
+        trainable = set(self.trainable)
+        return tuple((k, quantity_of(p).key) for k, p in enumerate(self.parameters) if p in trainable)
+
+    @cached_property
+    def forward_keys(self) -> tuple[str, ...]:
+        """The keys of a forward pass's values, layer by layer: the pre-activations, then the activations."""
+        return tuple(quantity_of(q).key for layer in self.layers for q in (*layer.pre_activations, *layer.outputs))
 
     def initial_values(self) -> tuple[float, ...]:
         """The spec's parameter values, in the order of `parameters`."""

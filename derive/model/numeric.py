@@ -478,9 +478,16 @@ class CompiledNetwork:
 
     def with_keep(self, keep: Keep) -> CompiledNetwork:
         """The same compiled network computing with another rounding policy."""
+        return self.varied(keep, self.variation, self.given)
+
+    def varied(self, keep: Keep, variation: Variation = RIGHT, given: Mapping[str, float] | None = None) -> CompiledNetwork:
+        """The same network computing with another rounding policy, a mistake or values
+        given from outside: what is compiled (the layers, the loss) is shared, not made again."""
         other = copy.copy(self)
         other.keep = keep
-        other.rule = CompiledRule(self.network.spec, keep, self.variation.rate)
+        other.variation = variation
+        other.given = dict(given or {})
+        other.rule = CompiledRule(self.network.spec, keep, variation.rate)
         return other
 
     def run(self) -> Run:
