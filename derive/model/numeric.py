@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from array import array
 from dataclasses import dataclass
 from decimal import Context, Decimal
@@ -63,11 +64,11 @@ def _weighted_sum(weights: Sequence[float], inputs: Sequence[float], bias: float
     """Σ w·a + b. Where the terms nearly cancel, it is summed again exactly in decimal:
     weights and inputs written as decimals in a spec (0.3·3 − 0.2·4 − 0.1) give exactly 0,
     not 1e-17, so that a ReLU at its kink is seen to be there."""
-    terms = [w * a for w, a in zip(weights, inputs)]
+    terms = list(map(operator.mul, weights, inputs))
     if bias is not None:
         terms.append(bias)
     total = math.fsum(terms)
-    if abs(total) > 1e-9 * max(map(abs, terms), default=0.0):
+    if terms and abs(total) > 1e-9 * max(max(terms), -min(terms)):
         return total
     total = sum((_EXACT.multiply(Decimal(repr(w)), Decimal(repr(a))) for w, a in zip(weights, inputs)), Decimal(0))
     if bias is not None:
@@ -570,17 +571,24 @@ class CompiledNetwork:
             else:
                 delta = [keep(math.fsum(upstream[k] * local[k][i] for k in range(layer.units))) for i in range(layer.units)]
             inputs = forward.out[index - 1] if index > 0 else x
-            swapped = variation.transposed and len(inputs) == layer.units
-            for i, d in enumerate(delta):
-                for j, (w, a) in enumerate(zip(layer.weight_index[i], inputs)):
-                    gradient[w] += delta[j] * inputs[i] if swapped else d * a
-                if layer.bias_index[i] is not None:
-                    gradient[layer.bias_index[i]] += d
+            if variation.transposed and len(inputs) == layer.units:  # a mistake: δ_j a_i for ∂E/∂w_ij
+                for i, d in enumerate(delta):
+                    for j, (w, a) in enumerate(zip(layer.weight_index[i], inputs)):
+                        gradient[w] += delta[j] * inputs[i]
+                    if layer.bias_index[i] is not None:
+                        gradient[layer.bias_index[i]] += d
+            else:
+                for row, bias, d in zip(layer.weight_index, layer.bias_index, delta):
+                    for w, a in zip(row, inputs):
+                        gradient[w] += d * a
+                    if bias is not None:
+                        gradient[bias] += d
             upstream_of[index], local_of[index], delta_of[index] = tuple(upstream), tuple(map(tuple, local)), tuple(delta)
-            upstream = [
-                keep(math.fsum(delta[i] * through[layer.weight_index[i][j]] for i in range(layer.units)))
-                for j in range(len(inputs))
-            ]
+            if index:  # (nothing flows back into the inputs)
+                upstream = [
+                    keep(math.fsum(delta[i] * through[layer.weight_index[i][j]] for i in range(layer.units)))
+                    for j in range(len(inputs))
+                ]
         return Backward(tuple(upstream_of), tuple(local_of), tuple(delta_of), tuple(keep(g) for g in gradient))
 
     def combine(self, values: Sequence[float], when: str | None = None, what: str | Callable[[], str] = "the samples' losses") -> float:
@@ -726,26 +734,13 @@ class CompiledNetwork:
     def _guarded(self, when: str, sample: int, compute, *args):
         """Runs one sample's forward or backward pass, turning math failures into a
         NumericalError that names the pass (or the value) that failed."""
-        phase = "the forward pass" if compute == self.forward else "the backward pass"
         try:
             result = compute(*args)
-        except ZeroDivisionError:
-            raise NumericalError(self.source, when, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)") from None
-        except OverflowError:
-            raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
-        except ValueError as error:
-            if "domain" not in str(error):  # inf − inf: values grew without bound
-                raise NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})") from None
-            digits = getattr(self.keep, "digits", None)
-            if digits is not None:
-                raise NumericalError(
-                    self.source, when, sample + 1,
-                    f"a prediction rounds to 0 or 1 at {digits} decimals, and the loss takes its log; "
-                    "show more digits (--digits) or compute exactly (--rounding exact)",
-                ) from None
-            raise NumericalError(self.source, when, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss") from None
-        values = [v for layer in result.out for v in layer] + [result.loss] if isinstance(result, Forward) else list(result.gradient)
-        if all(map(math.isfinite, values)):
+        except (ZeroDivisionError, OverflowError, ValueError) as error:
+            raise self._failure(when, sample, compute, error) from None
+        # a sum of the values is finite when they all are (or else overflows: then each is looked at)
+        total = sum(map(sum, result.out)) + result.loss if isinstance(result, Forward) else sum(result.gradient)
+        if total - total == 0:
             return result
         if isinstance(result, Forward):
             named = [(f"a{layer + 1}[{unit}]", v) for layer, values in enumerate(result.out) for unit, v in enumerate(values)]
@@ -756,3 +751,19 @@ class CompiledNetwork:
             if not math.isfinite(value):
                 raise NumericalError(self.source, when, sample + 1, f"overflow: {name} is too large to compute ({_DIVERGES})")
         return result
+
+    def _failure(self, when: str, sample: int, compute, error: ArithmeticError | ValueError) -> NumericalError:
+        """The NumericalError for a math failure in one sample's forward or backward pass."""
+        phase = "the forward pass" if compute == self.forward else "the backward pass"
+        if isinstance(error, ZeroDivisionError):
+            return NumericalError(self.source, when, sample + 1, f"division by zero in {phase} (a prediction of exactly 0 or 1?)")
+        if isinstance(error, OverflowError) or "domain" not in str(error):  # a ValueError without "domain": inf − inf
+            return NumericalError(self.source, when, sample + 1, f"overflow in {phase}: a value too large to compute ({_DIVERGES})")
+        digits = getattr(self.keep, "digits", None)
+        if digits is not None:
+            return NumericalError(
+                self.source, when, sample + 1,
+                f"a prediction rounds to 0 or 1 at {digits} decimals, and the loss takes its log; "
+                "show more digits (--digits) or compute exactly (--rounding exact)",
+            )
+        return NumericalError(self.source, when, sample + 1, "log(0): a prediction of exactly 0 or 1 in the loss")
