@@ -270,8 +270,13 @@ def _solve(args: argparse.Namespace) -> int:
         main = files.get(f"{destinations[0][1]}.{args.format[0]}")
         if main is not None:
             stream = sys.stdout.buffer if isinstance(main, bytes) else sys.stdout
-            for piece in [main] if isinstance(main, (str, bytes)) else main:
-                stream.write(piece)
+            try:
+                for piece in [main] if isinstance(main, (str, bytes)) else main:
+                    stream.write(piece)
+            except (KeyboardInterrupt, Terminated) as stop:  # part of it may be out already
+                print(f"derive: {'interrupted' if isinstance(stop, KeyboardInterrupt) else 'stopped'}; "
+                      "what was written to standard output is incomplete", file=sys.stderr)
+                return getattr(stop, "exit_code", 130)
     else:
         root = _root(args.output, destinations)
         planned, stale = [], []

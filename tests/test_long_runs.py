@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import pickle
 import tracemalloc
 
 import pytest
@@ -104,6 +105,14 @@ def test_the_updates_of_a_long_run_are_those_of_a_whole_one(monkeypatch):
     assert [streamed.samples(k) for k in range(40)] == [u.samples for u in whole]
     with pytest.raises(IndexError):
         streamed[40]
+    # the rest of a sequence's ways, each going through the run once
+    assert streamed == whole and whole == tuple(whole) and streamed != list(whole)[:-1]
+    assert list(reversed(streamed)) == list(whole)[::-1]
+    assert streamed.index(whole[30]) == 30 and streamed.index(whole[5], 3, 10) == 5 and whole[12] in streamed
+    with pytest.raises(ValueError):
+        streamed.index(whole[5], 6)
+    copy = pickle.loads(pickle.dumps(streamed))  # pickled whole: what computes it again cannot be
+    assert copy.complete and copy == whole
 
 
 @pytest.mark.parametrize("name", ["relu, one sample per update", "adam", "coupled weight decay", "momentum, exact rounding"])
@@ -136,6 +145,33 @@ def test_the_key_written_in_pieces_is_json_dumps_of_the_whole_key(monkeypatch, t
     path.write_text(json.dumps(spec))
     assert main(["solve", str(path), "--format", "json", "--output", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "spec.json").read_text() == text
+
+
+@pytest.mark.parametrize("indent", [0, 2, 4])
+def test_an_indented_key_is_written_in_pieces_too(monkeypatch, tmp_path, indent):
+    spec = dict(SOFTMAX_NET, steps=120, title='A "steps": [] title')
+    monkeypatch.setattr(numeric, "KEPT_UPDATES", 5)
+    solution = solve(spec)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert main(["solve", str(path), "--format", "json", "--indent", str(indent), "--output", str(tmp_path / "out")]) == 0
+    written = (tmp_path / "out" / "spec.json").read_text()
+    assert written == json.dumps(solution.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+
+
+def test_an_interrupt_while_a_key_goes_to_standard_output_says_it_is_incomplete(monkeypatch, tmp_path, capsys):
+    from derive.views import document
+
+    def interrupted(solution, indent):
+        yield '{"format":'
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(document, "_key_pieces", interrupted)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(dict(SOFTMAX_NET, steps=150)))
+    assert main(["solve", str(path), "--format", "json", "--output", "-"]) == 130
+    out, err = capsys.readouterr()
+    assert out == '{"format":' and err == "derive: interrupted; what was written to standard output is incomplete\n"
 
 
 def test_pieces_are_written_all_or_nothing(tmp_path):

@@ -280,6 +280,28 @@ class Updates(Sequence[ParameterUpdate]):
         assert self._again is not None
         return islice(self._again(), self._count)
 
+    def __reversed__(self) -> Iterator[ParameterUpdate]:
+        return iter(self[::-1])
+
+    def index(self, value, start: int = 0, stop: int | None = None) -> int:
+        """The position of the first update equal to `value` (going through the run once)."""
+        chosen = range(self._count)[start:stop]
+        for position, update in enumerate(self):
+            if position in chosen and update == value:
+                return position
+        raise ValueError("not among the updates")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)) or len(other) != len(self):
+            return NotImplemented if not isinstance(other, Sequence) else False
+        return all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        # pickled whole: the function that computes a long run again is not picklable
+        return Updates, (list(self), self._batches)
+
     @property
     def losses(self) -> Sequence[float]:
         """Each update's loss, in order."""

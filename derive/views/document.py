@@ -274,31 +274,32 @@ _PIECE = 1 << 20  # characters
 
 def _json(solution: Solution, options: Options) -> dict[str, Content]:
     name = f"{options.stem}.json"
-    indent = options.indent
-    many = solution.kind == "network" and len(solution.updates) > COMPACT_UPDATES
-    if indent is None and many:
-        return {name: Pieces(lambda: _key_pieces(solution))}
+    if solution.kind == "network" and len(solution.updates) > COMPACT_UPDATES:
+        return {name: Pieces(lambda: _key_pieces(solution, options.indent))}
     key = solution.to_dict()
-    if indent is None:
-        indent = None if len(key.get("steps", ())) > COMPACT_UPDATES else 2
-    separators = (",", ":") if indent is None else None
-    return {name: json.dumps(key, indent=indent, separators=separators, ensure_ascii=False) + "\n"}
+    indent = 2 if options.indent is None else options.indent
+    return {name: json.dumps(key, indent=indent, ensure_ascii=False) + "\n"}
 
 
-def _key_pieces(solution: Solution) -> Iterator[str]:
-    """The compact key, as json.dumps writes it, in pieces of about _PIECE characters."""
-    frame = json.dumps(solution.to_dict(steps=False), separators=(",", ":"), ensure_ascii=False)
-    head, _, tail = frame.partition('"steps":[]')  # a title's quotes are escaped: the key is the only match
-    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    piece, size = [head + '"steps":['], 0
+def _key_pieces(solution: Solution, indent: int | None) -> Iterator[str]:
+    """The key as json.dumps writes it (compact, or with `indent`), in pieces of about
+    _PIECE characters: never whole in memory."""
+    options = {"separators": (",", ":")} if indent is None else {"indent": indent}
+    frame = json.dumps(solution.to_dict(steps=False), ensure_ascii=False, **options)
+    mark = '"steps":[]' if indent is None else '"steps": []'
+    head, _, tail = frame.partition(mark)  # a title's quotes are escaped: the key is the only match
+    encode = json.JSONEncoder(ensure_ascii=False, **options).encode
+    # indented, a step is two levels deep, and the steps are one per line
+    inside, between, close = ("", ",", "]") if indent is None else ("\n" + " " * 2 * indent, ",", "\n" + " " * indent + "]")
+    piece, size = [head + mark[:-1]], 0
     for number, step in enumerate(solution.key_steps()):
-        text = encode(step)
-        piece.append("," + text if number else text)
+        text = inside + encode(step).replace("\n", inside) if indent is not None else encode(step)
+        piece.append(between + text if number else text)
         size += len(text)
         if size >= _PIECE:
             yield "".join(piece)
             piece, size = [], 0
-    piece.append("]" + tail + "\n")
+    piece.append(close + tail + "\n")
     yield "".join(piece)
 
 
