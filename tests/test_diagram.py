@@ -245,7 +245,10 @@ AT = r" at \((-?[\d.]+), (-?[\d.]+)\) "
 
 
 def tikz_picture(tex: str) -> Tikz:
-    start, end = tex.index(r"\begin{tikzpicture}"), tex.index(r"\end{tikzpicture}")
+    """The network's picture: the part drawn once (edges, circles, titles: a box reused by
+    every picture that draws the same) and the labels drawn over it, read together."""
+    start = tex.index(r"\begin{tikzpicture}")
+    end = tex.rindex(r"\end{tikzpicture}", start, tex.index(r"\end{figure}", start))
     source = tex[start:end]
     options = source[:source.index("]\n")]
     assert "scale" not in options and "x=1cm, y=1cm" in options, "the picture is scaled"
@@ -268,15 +271,19 @@ def tikz_picture(tex: str) -> Tikz:
             picture.centres.append((x, y))
             picture.circles.append(Point(x, y).buffer(radius + circle_line / 2, quad_segs=64))
             symbols.append((node.group(3), radius))
-        elif node := re.fullmatch(r"\\node\[(label|title), minimum width=([\d.]+)cm, text height=([\d.]+)cm, text depth=([\d.]+)cm\]"
+        elif node := re.fullmatch(r"\\node\[title, minimum width=([\d.]+)cm, text height=([\d.]+)cm, text depth=([\d.]+)cm\]"
                                   + AT + r"\{(.*)\};", line):
-            style, text = node.group(1), node.group(7).strip()
-            width, height, depth, x, y = map(float, node.group(2, 3, 4, 5, 6))
-            extent = box(x - width / 2, y - (height + depth) / 2, x + width / 2, y + (height + depth) / 2)
-            labels.append((style, text.strip("$"), width, height, depth))
-            (picture.titles if style == "title" else boxes).append(extent)
+            width, height, depth, x, y = map(float, node.group(1, 2, 3, 4, 5))
+            labels.append(("title", node.group(6).strip(), width, height, depth))
+            picture.titles.append(box(x - width / 2, y - (height + depth) / 2, x + width / 2, y + (height + depth) / 2))
+        elif label := re.fullmatch(r"\\derivelabel" + r"\{(-?[\d.]+)\}" * 6 + r"\{(.*)\}", line):
+            # its box (left, bottom, width, height), and the text's centre and baseline
+            left, bottom, width, height, x, baseline = map(float, label.groups()[:6])
+            assert abs(left + width / 2 - x) < 0.002 and bottom <= baseline <= bottom + height, line
+            labels.append(("label", label.group(7), width, bottom + height - baseline, baseline - bottom))
+            boxes.append(box(left, bottom, left + width, bottom + height))
         else:
-            assert not line.startswith(("\\node", "\\draw")), f"not understood: {line}"
+            assert not line.startswith(("\\node", "\\draw", "\\derivelabel{")), f"not understood: {line}"
     for extent in boxes:  # a weight's label is centred on an edge, a bias's is clear of all of them
         if any(segment.distance(extent.centroid) < 0.005 for segment, _ in picture.edges):
             picture.weights.append(extent)
@@ -358,3 +365,33 @@ def test_the_drawing_records_what_it_leaves_out(solutions, shape):
     for node, drawn in zip(diagram.nodes, drawing.nodes):
         assert (drawn.bias is None) == (node.is_input or node.column in drawing.unlabelled_biases)
     assert bool(drawing.unlabelled_layers) == (shape == "4-8-8-3")
+
+
+# --- one picture's fixed part, drawn once for a set ---------------------------------------------
+
+
+def test_a_sets_pictures_draw_their_fixed_part_once(tmp_path):
+    """In sheets.pdf every variant's picture reuses one box of what does not depend on the
+    numbers (edges, circles, titles), drawn by the first; the weights and biases are each
+    variant's own, and they are what the PDF shows."""
+    from derive.exercises.sheets import exercise_files
+    from derive.exercises.variants import exercise
+    from tests.test_render import pdf_text
+
+    variants = exercise("esuli", seed=11, count=3) + exercise("students", seed=11, count=2)
+    tex = exercise_files(variants, ["pdf"])["sheets.pdf"].tex
+    names = re.findall(r"\\ifcsname (derive@network@\w+)\\endcsname", tex)
+    assert len(names) == 5 and len(set(names)) == 2  # two networks of their own shapes: two boxes
+    assert tex.count("\\begin{tikzpicture}") == 10  # per picture: the box's (skipped when it exists) and the labels'
+    parts = tex.split("\\ifcsname ")[1:]
+    for variant, part in zip(variants, parts):
+        picture = tikz_picture("\\begin{figure}" + "\\ifcsname " + part)
+        weights = [w for layer in variant.spec.layers for row in layer.weights for w in row]
+        assert sorted(float(text.replace("−", "-")) for style, text, *_ in picture.labels if style == "label" and "=" not in text) == sorted(weights)
+    pdf, _ = compile_latex(tex, tmp_path)
+    pages = pdf_text(pdf).split("\f")
+    for variant in variants:
+        text = "".join(p for p in pages if f"Exercise {variant.id}" in p)  # its pages (the picture floats)
+        biases = [b for layer in variant.spec.layers for b in layer.bias]
+        for bias in biases:
+            assert f"= {bias:g}".replace("-", "−") in text, (variant.id, bias)

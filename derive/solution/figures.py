@@ -93,6 +93,19 @@ class Label:
     def height(self) -> float:
         return self.ascent + self.descent
 
+    @property
+    def left(self) -> float:
+        return round(self.x - self.width / 2, 3)
+
+    @property
+    def bottom(self) -> float:
+        return round(self.y - self.height / 2, 3)
+
+    @property
+    def baseline(self) -> float:
+        """The height of the text's baseline."""
+        return round(self.y - self.height / 2 + self.descent, 3)
+
 
 @dataclass(frozen=True)
 class DrawnNode:
@@ -137,6 +150,15 @@ class Drawing:
         """The weights and biases."""
         weights = tuple(edge.weight for edge in self.edges if edge.weight is not None)
         return weights + tuple(node.bias for node in self.nodes if node.bias is not None)
+
+    @property
+    def frame(self) -> Box:
+        """Where the circles and the titles lie (the edges run between circles): the part of
+        the picture that does not depend on the numbers, the same for every variant of a
+        network laid out alike, so that LaTeX can draw it once and reuse it."""
+        boxes = [(n.x - self.radius, n.y - self.radius, n.x + self.radius, n.y + self.radius) for n in self.nodes]
+        boxes += [_label_box(title) for title in self.titles]
+        return tuple(round(f(box[k] for box in boxes), 3) for k, f in enumerate((min, min, max, max)))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ pictures as SVG files; PDF is the LaTeX compiled by a real toolchain.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -128,6 +129,12 @@ def _given(context, value: float) -> str:
     return context["printer"].number(value, given=True)
 
 
+def _digest(text: str) -> str:
+    """A short name made from a text (the same text, the same name): LaTeX names a box
+    drawn once by it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def _coordinate(value: float) -> str:
     """A number as pgfplots reads it (full precision is not needed for a plot)."""
     return f"{value:.6g}"
@@ -199,6 +206,7 @@ def environment(escape: Callable[[str], str] | None, overrides: str | None = Non
     env.filters["num"] = _num
     env.filters["given"] = _given
     env.filters["coordinate"] = _coordinate
+    env.filters["digest"] = _digest
     return env
 
 
