@@ -275,7 +275,7 @@ def _pdf(solution: Solution, options: Options) -> dict[str, Content]:
 
 # A key of more updates than this is written compact (one line, by json's C encoder; an
 # indented one is written by its pure-Python encoder, seconds for 10,000 updates) unless
-# an indentation is asked for; a compact one is written piece by piece.
+# an indentation is asked for; either way it is written piece by piece, never whole in memory.
 COMPACT_UPDATES = 100
 _PIECE = 1 << 20  # characters
 
