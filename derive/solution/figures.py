@@ -472,10 +472,17 @@ class _Layout:
             count = max(int(math.hypot(x2 - x1, y2 - y1) / STEP), 1)
             steps = sorted(range(count + 1), key=lambda s: abs(s / count - 0.5))
             boxes = [text.box(x1 + (x2 - x1) * s / count, y1 + (y2 - y1) * s / count) for s in steps]
-            free = [box for box in boxes if obstacles.free(widened(box, CLEARANCE), own=k)]
-            if not free:
+            # well clear first, then merely free (a box free with the wider margin is free with
+            # the narrower one: it is looked at once)
+            clear, free = [], []
+            for box in boxes:
+                if obstacles.free(widened(box, 3 * CLEARANCE), own=k):
+                    clear.append(box)
+                elif obstacles.free(widened(box, CLEARANCE), own=k):
+                    free.append(box)
+            if not clear and not free:
                 return None
-            domains[k] = sorted(free, key=lambda box: not obstacles.free(widened(box, 3 * CLEARANCE), own=k))
+            domains[k] = clear + free
         chosen = _choose(domains)
         if chosen is None:
             return None
@@ -541,18 +548,23 @@ class _Obstacles:
 
     def free(self, box: Box, own: int | None = None) -> bool:
         """Whether a (grown) box keeps off every circle, every edge but its own, and every placed label."""
+        left, bottom, right, top = box
+        radius = self.radius
         for x, ys in self.columns.items():
-            if box[0] - self.radius < x < box[2] + self.radius and any(_distance(box, x, y) < self.radius for y in ys):
+            if left - radius < x < right + radius:
+                across = max(left - x, 0.0, x - right)  # as _distance, the column's part once
+                if any(math.hypot(across, max(bottom - y, 0.0, y - top)) < radius for y in ys):
+                    return False
+        for other in self.boxes:  # overlap(box, other)
+            if left < other[2] and other[0] < right and bottom < other[3] and other[1] < top:
                 return False
-        if any(overlap(box, other) for other in self.boxes):
-            return False
-        size, seen = self.CELL, set()
-        for i in range(math.floor(box[0] / size), math.floor(box[2] / size) + 1):
-            for j in range(math.floor(box[1] / size), math.floor(box[3] / size) + 1):
-                for k in self.grid.get((i, j), ()):
+        size, grid, segments, seen = self.CELL, self.grid, self.segments, set()
+        for i in range(math.floor(left / size), math.floor(right / size) + 1):
+            for j in range(math.floor(bottom / size), math.floor(top / size) + 1):
+                for k in grid.get((i, j), ()):
                     if k != own and k not in seen:
                         seen.add(k)
-                        if crosses(box, self.segments[k]):
+                        if crosses(box, segments[k]):
                             return False
         return True
 
