@@ -91,7 +91,7 @@ def variants_json(exercises: Sequence[Exercise]) -> str:
     """Each variant's full spec and how its numbers are carried: what grading needs to
     recompute an answer from a student's own earlier answers (follow-through)."""
     return json.dumps(
-        {e.id: {"spec": e.spec.to_dict(), "digits": e.digits, "rounding": e.derivation.rounding.value} for e in exercises},
+        {e.id: {"spec": e.spec.to_dict(), "digits": e.digits, "rounding": e.rounding.value} for e in exercises},
         indent=2, ensure_ascii=False,
     ) + "\n"
 

@@ -52,7 +52,8 @@ def exercise_files(
     if "pdf" in formats:
         for name, _ in COLLECTIONS:
             parts = collected[name]
-            curves = name == "solutions" and any(e.derivation.training is not None for e in exercises)
+            # a loss curve (pgfplots) where a variant makes several updates
+            curves = name == "solutions" and any(e.spec.kind == "network" and e.spec.updates > 1 for e in exercises)
             text = environment(latex_text).get_template("collection.tex.j2").render(parts=parts, curves=curves)
             files[f"{name}.pdf"] = LatexSource(re.sub(r"\n{3,}", "\n\n", text), name)
     if "moodle" in formats:

@@ -14,8 +14,9 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property, partial as partial_function
 from enum import Enum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sympy as sp
 
@@ -90,13 +91,21 @@ class Exercise:
     number: int  # from 1
     seed: int
     spec: Spec | GraphSpec
-    derivation: Solution | GraphSolution = field(repr=False)  # the worked solution record; solution(format) is its document
+    # makes the worked solution record (`derivation`), a picklable function of no arguments
+    make_derivation: Callable[[], Solution | GraphSolution] = field(repr=False, compare=False)
     questions: tuple[Question, ...]
     answers: Mapping[str, Answer] = field(repr=False)
     digits: int = DEFAULT_DIGITS
     # question id → mistake name → the value a student making that mistake gives (as the
     # key rounds it), for the mistakes that change that answer beyond its tolerance
     mistakes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False)
+    rounding: Rounding = Rounding.CARRY  # how the key's values are computed
+
+    @cached_property
+    def derivation(self) -> Solution | GraphSolution:
+        """The worked solution record (`solution(format)` is its document), made when first
+        needed: a set's records are made by the processes that write its variants' files."""
+        return self.make_derivation()
 
     def key(self) -> dict[str, Any]:
         """key.json: the variant's derive-solution JSON, its full spec and its questions."""
@@ -769,15 +778,22 @@ def _accept(template, seed, settings, attempt_of, number, chosen, tally, seen, u
         return []
     if result is None:  # judged by another process, which sends the verdict only: the draw again
         result = attempt_of(template, seed, number, attempt, settings)
-    graph = isinstance(result.numbers, GraphSolution)
-    solution = result.numbers if graph else solve(result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
+    if isinstance(result.numbers, GraphSolution):
+        spec, make = result.numbers.spec, partial_function(_made, result.numbers)
+    else:
+        spec, make = result.numbers.spec, partial_function(solve, result.numbers.spec, rounding=settings.rounding, digits=settings.digits)
     return [
         Exercise(
-            variant_id(number, seed), number, seed, solution.spec, solution, result.questions,
+            variant_id(number, seed), number, seed, spec, make, result.questions,
             {q.id: replace(result.answers[q.id], points=_points_of(q, worth)) for q in result.questions}, digits,
-            result.mistakes,
+            result.mistakes, settings.rounding,
         )
     ]
+
+
+def _made(solution: GraphSolution) -> GraphSolution:
+    """A record already made (a graph's draw is its record)."""
+    return solution
 
 
 def _verdict(result: "_Draw") -> tuple[list[Rejection], str, tuple | None]:

@@ -125,6 +125,11 @@ class Spec:
     def outputs(self) -> int:
         return self.layers[-1].units
 
+    @property
+    def updates(self) -> int:
+        """How many parameter updates the run makes: each step one, or one per sample."""
+        return self.steps * (len(self.data) if self.update is Update.SAMPLE else 1)
+
     def to_dict(self) -> dict[str, Any]:
         """The spec in its file format (loading it again gives the same spec)."""
         layers = []
