@@ -64,3 +64,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def kept_values(updates: int, parameters: int, samples_per_update: int, units: int) -> int:
+    """The values a run of `updates` keeps and its JSON key lists: per update the parameters
+    before and after, and each of its samples' forward pass (z and a of every unit, and the loss)."""
+    return updates * (2 * parameters + samples_per_update * (3 * units + 1))

@@ -112,6 +112,12 @@ def _softmax_without_shortcut(spec: Spec) -> bool:
     return any(layer.activation == "softmax" for layer in spec.layers) and spec.loss != "cross_entropy"
 
 
+
+def _graph_mistake(name: str, title: str, feedback: str, variation: GraphVariation) -> Mistake:
+    """A slip in a graph's backward pass: it shows in the gradients."""
+    return Mistake(name, title, feedback, variation, shows_in=frozenset({"gradient"}), kinds=frozenset({"graph"}))
+
+
 CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "updated_weights",
@@ -246,47 +252,37 @@ CATALOGUE: tuple[Mistake, ...] = (
         kinds=frozenset({"network", "graph"}),
     ),
     # Computational graphs, gate by gate (where a graph has no such gate, nothing changes).
-    Mistake(
+    _graph_mistake(
         "fork_not_summed",
         "uses of a value not summed",
         "A value used by several gates gets a gradient from each of them: its gradient is the sum of those "
         "contributions, not one of them.",
         GraphVariation(first_use_only=True),
-        shows_in=frozenset({"gradient"}),
-        kinds=frozenset({"graph"}),
     ),
-    Mistake(
+    _graph_mistake(
         "gate_derivative_at_output",
         "gate's derivative at its output",
         "You took the gate's local gradient at its output instead of its input: for q = σ(x), ∂q/∂x = σ(x)(1 − σ(x)) "
         "= q(1 − q), not σ(q)(1 − σ(q)).",
         GraphVariation(local_at_output=True),
-        shows_in=frozenset({"gradient"}),
-        kinds=frozenset({"graph"}),
     ),
-    Mistake(
+    _graph_mistake(
         "multiply_not_swapped",
         "multiply gate's swap missed",
         "A multiply gate swaps its inputs in the backward pass: ∂(a·b)/∂a = b, the other operand's value.",
         GraphVariation(multiply_own=True),
-        shows_in=frozenset({"gradient"}),
-        kinds=frozenset({"graph"}),
     ),
-    Mistake(
+    _graph_mistake(
         "subtract_sign",
         "subtraction's sign lost",
         "A subtraction a − b sends the upstream gradient back to b with a minus sign: ∂(a − b)/∂b = −1.",
         GraphVariation(subtract_plus=True),
-        shows_in=frozenset({"gradient"}),
-        kinds=frozenset({"graph"}),
     ),
-    Mistake(
+    _graph_mistake(
         "chain_left_out",
         "upstream gradient not multiplied",
         "Each gate sends back the upstream gradient times its local gradient (the chain rule), not its local gradient alone.",
         GraphVariation(chain_left_out=True),
-        shows_in=frozenset({"gradient"}),
-        kinds=frozenset({"graph"}),
     ),
 )
 MISTAKES = {mistake.name: mistake for mistake in CATALOGUE}

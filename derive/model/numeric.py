@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Mapping, Sequence, overload
 import sympy as sp
 
 from ..errors import NumericalError
+from ..limits import kept_values
 from .functions import OUTPUT, PRE_ACTIVATION, Activation, Loss
 from .network import Network, NetworkLayer
 from .mistakes import RIGHT, Local, Rate, Variation
@@ -688,8 +689,7 @@ class CompiledNetwork:
         everything = tuple(range(len(spec.data)))
         batches = [everything] if spec.update is Update.BATCH else [(n,) for n in everything]
         count = spec.steps * len(batches) if limit is None else min(limit, spec.steps * len(batches))
-        units = sum(layer.units for layer in self.layers)
-        values = count * (2 * len(self.parameters) + len(batches[0]) * (3 * units + 1))
+        values = kept_values(count, len(self.parameters), len(batches[0]), sum(layer.units for layer in self.layers))
         if count <= KEPT_UPDATES and values <= KEPT_VALUES:
             updates = Updates(list(self._updates(batches, count)), batches)
         else:

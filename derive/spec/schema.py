@@ -28,6 +28,7 @@ from ..limits import (
     MAX_NUMBER_CHARACTERS,
     MAX_TEXT,
     Limits,
+    kept_values,
 )
 from .expression import Expression, NamedNode, parse_expression, parse_nodes, variables
 from .optimizers import OPTIMIZER_NAMES, RULES, WEIGHT_DECAY
@@ -525,7 +526,7 @@ def _validate(raw: Any, *, source: str, name: str, limits: Limits = DEFAULT_LIMI
         limits.check("steps", updates, source, "steps", "the number of updates (steps × samples, one update per sample)")
     units = sum(layer.units for layer in layers)
     limits.check(
-        "kept", updates * (2 * parameters + per_update * (3 * units + 1)), source, "steps",
+        "kept", kept_values(updates, parameters, per_update, units), source, "steps",
         "the number of values the JSON key lists (per update the parameters before and after and each sample's forward pass)",
     )
     outputs = layers[-1].units
